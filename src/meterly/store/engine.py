@@ -1,0 +1,147 @@
+"""Engines for every backend: SQLite (WAL, exact decimal aggregates) and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+
+def json_dumps(value: Any) -> str:
+    return orjson.dumps(value, default=_json_default).decode()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def json_loads(text: str | bytes) -> Any:
+    return orjson.loads(text)
+
+
+def create_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine with the settings Meterly relies on, whatever the backend."""
+    sa_url = make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, echo=echo)
+    if sa_url.drivername == "postgresql":
+        url = str(sa_url.set(drivername="postgresql+psycopg"))
+    return sa_create_engine(
+        url,
+        echo=echo,
+        json_serializer=json_dumps,
+        json_deserializer=json_loads,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+    )
+
+
+def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+    sa_url = make_url(url)
+    database = sa_url.database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa_create_engine(
+        url,
+        echo=echo,
+        json_serializer=json_dumps,
+        json_deserializer=json_loads,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        poolclass=NullPool if database in (None, "", ":memory:") else None,
+    )
+    event.listen(engine, "connect", _configure_sqlite)
+    # SQLite's own BEGIN is deferred; BEGIN IMMEDIATE takes the write lock up front so two
+    # writers queue on busy_timeout instead of failing with "database is locked" mid-way.
+    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    return engine
+
+
+def _configure_sqlite(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+    # Let SQLAlchemy issue BEGIN itself (pysqlite's implicit transactions are off).
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.close()
+    register_decimal_functions(dbapi_conn)
+
+
+class _DecimalSum:
+    """SUM over decimal text, exact (SQLite's own SUM would add binary floats)."""
+
+    def __init__(self) -> None:
+        self.total: Decimal | None = None
+
+    def step(self, value: object) -> None:
+        number = to_decimal_or_none(value)
+        if number is not None:
+            self.total = number if self.total is None else self.total + number
+
+    def finalize(self) -> str | None:
+        return None if self.total is None else format(self.total, "f")
+
+
+class _DecimalMax:
+    def __init__(self) -> None:
+        self.best: Decimal | None = None
+
+    def step(self, value: object) -> None:
+        number = to_decimal_or_none(value)
+        if number is not None and (self.best is None or number > self.best):
+            self.best = number
+
+    def finalize(self) -> str | None:
+        return None if self.best is None else format(self.best, "f")
+
+
+def to_decimal_or_none(value: object) -> Decimal | None:
+    """A property value as a Decimal, or None when it is not a number Lago aggregates.
+
+    SQLite hands us the JSON text of the property (`properties -> '$.field'`): an unquoted
+    JSON number is always numeric (exponent forms included, as jsonb renders them plainly
+    on PostgreSQL); a quoted string counts only when it matches Lago's `^-?\\d+(\\.\\d+)?$`.
+    """
+    if value is None or isinstance(value, bytes | bool):
+        return None
+    if isinstance(value, int | Decimal):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    text = str(value).strip()
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        text = text[1:-1]
+        if not PLAIN_NUMBER.fullmatch(text):
+            return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def register_decimal_functions(dbapi_conn: sqlite3.Connection) -> None:
+    dbapi_conn.create_aggregate("decimal_sum", 1, _DecimalSum)  # type: ignore[arg-type]
+    dbapi_conn.create_aggregate("decimal_max", 1, _DecimalMax)  # type: ignore[arg-type]
+    dbapi_conn.create_function("decimal_text", 1, _decimal_text, deterministic=True)
+
+
+def _decimal_text(value: object) -> str | None:
+    number = to_decimal_or_none(value)
+    return None if number is None else format(number, "f")
