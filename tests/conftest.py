@@ -83,3 +83,68 @@ def db_url(request: pytest.FixtureRequest) -> str:
     fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     url: str = request.getfixturevalue(fixture)
     return url
+
+
+# --- application fixtures ------------------------------------------------------------
+
+from datetime import UTC, datetime  # noqa: E402
+
+from meterly.services.clock import FrozenClock  # noqa: E402
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2024, 1, 15, 12, 0, tzinfo=UTC))
+
+
+class ApiClient:
+    """A TestClient bound to one organization's key, with Lago-ish helpers."""
+
+    def __init__(self, client: object, key: str, org_id: str) -> None:
+        from fastapi.testclient import TestClient
+
+        assert isinstance(client, TestClient)
+        self.client = client
+        self.key = key
+        self.org_id = org_id
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    def get(self, path: str, **kw: object) -> object:
+        return self.client.get(f"/api/v1/{path}", headers=self.headers, **kw)  # type: ignore[arg-type]
+
+    def post(self, path: str, json: object = None, **kw: object) -> object:
+        return self.client.post(f"/api/v1/{path}", json=json, headers=self.headers, **kw)  # type: ignore[arg-type]
+
+    def put(self, path: str, json: object = None, **kw: object) -> object:
+        return self.client.put(f"/api/v1/{path}", json=json, headers=self.headers, **kw)  # type: ignore[arg-type]
+
+    def delete(self, path: str, **kw: object) -> object:
+        return self.client.delete(f"/api/v1/{path}", headers=self.headers, **kw)  # type: ignore[arg-type]
+
+
+def build_api(db_url: str, clock: FrozenClock) -> tuple[object, object]:
+    from fastapi.testclient import TestClient
+
+    from meterly.api.app import create_app
+    from meterly.config import Settings
+    from meterly.services.organizations import create_organization
+    from meterly.store.engine import create_engine
+    from meterly.store.schema import upgrade
+    from meterly.store.uow import Database
+
+    database = Database(create_engine(db_url))
+    upgrade(database.engine)
+    app = create_app(Settings(database_url=db_url), database=database, clock=clock)
+    with database.unit_of_work() as session:
+        org, key = create_organization(session, name="Acme", clock=clock)
+        org_id = org.id
+    return TestClient(app), (key.secret, org_id, database)
+
+
+@pytest.fixture
+def api(db_url: str, clock: FrozenClock) -> Iterator[ApiClient]:
+    """The API on a fresh database of each backend, with one organization and its key."""
+    client, (secret, org_id, database) = build_api(db_url, clock)  # type: ignore[misc]
+    with client:  # type: ignore[attr-defined]
+        yield ApiClient(client, secret, org_id)
+    database.engine.dispose()  # type: ignore[attr-defined]

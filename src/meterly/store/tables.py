@@ -1,9 +1,31 @@
-"""Every table of Meterly, in SQLAlchemy Core. Alembic migrations are written from these."""
+"""Every table of Meterly. Business objects are ORM-mapped; events stay Core for speed.
+
+Alembic migrations (store/migrations) are generated from this metadata.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Index, MetaData, String, Table
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from meterly.store.types import AwareDateTime, ExactDecimal
 
@@ -18,6 +40,257 @@ metadata = MetaData(
 )
 
 Json = JSON().with_variant(JSONB(), "postgresql")
+UUID = String(36)
+NOT_DELETED = text("deleted_at IS NULL")
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy's declared mapping
+        datetime: AwareDateTime(),
+        Decimal: ExactDecimal(),
+        dict[str, Any]: Json,
+        list[Any]: Json,
+        str: String(255),
+    }
+
+
+def _live_unique(name: str, *columns: str) -> Index:
+    """Unique among rows not soft-deleted: Lago lets a deleted code be reused."""
+    return Index(
+        name, *columns, unique=True, sqlite_where=NOT_DELETED, postgresql_where=NOT_DELETED
+    )
+
+
+# --- tenancy -------------------------------------------------------------------------
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    name: Mapped[str]
+    default_currency: Mapped[str] = mapped_column(String(3), default="USD")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    net_payment_term: Mapped[int] = mapped_column(Integer, default=0)
+    invoice_grace_period: Mapped[int] = mapped_column(Integer, default=0)
+    document_numbering: Mapped[str] = mapped_column(String(32), default="per_customer")
+    document_number_prefix: Mapped[str] = mapped_column(String(16))
+    finalize_zero_amount_invoice: Mapped[bool] = mapped_column(Boolean, default=True)
+    hmac_key: Mapped[str] = mapped_column(String(64))
+    webhook_url: Mapped[str | None]
+    # Address, legal and contact fields: echoed on the wire, never used by billing rules.
+    profile: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    billing_configuration: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    # sha256 of the secret: the secret itself is shown once and never stored.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+# --- catalogue -----------------------------------------------------------------------
+
+
+class Tax(Base):
+    __tablename__ = "taxes"
+    __table_args__ = (UniqueConstraint("organization_id", "code"),)
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    code: Mapped[str]
+    name: Mapped[str]
+    rate: Mapped[Decimal]
+    description: Mapped[str | None] = mapped_column(Text)
+    applied_to_organization: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class BillableMetricRow(Base):
+    __tablename__ = "billable_metrics"
+    __table_args__ = (_live_unique("uq_billable_metrics_code", "organization_id", "code"),)
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    code: Mapped[str]
+    name: Mapped[str]
+    description: Mapped[str | None] = mapped_column(Text)
+    aggregation_type: Mapped[str] = mapped_column(String(32))
+    field_name: Mapped[str | None]
+    recurring: Mapped[bool] = mapped_column(Boolean, default=False)
+    rounding_function: Mapped[str | None] = mapped_column(String(8))
+    rounding_precision: Mapped[int | None]
+    weighted_interval: Mapped[str | None] = mapped_column(String(16))
+    expression: Mapped[str | None] = mapped_column(Text)
+    # [{"key": "region", "values": ["eu", "us"]}]
+    filters: Mapped[list[Any]] = mapped_column(Json, default=list)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+    __table_args__ = (_live_unique("uq_plans_code", "organization_id", "code"),)
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    # Overridden plans (subscription plan_overrides) are hidden children of a parent plan.
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("plans.id"))
+    code: Mapped[str]
+    name: Mapped[str]
+    invoice_display_name: Mapped[str | None]
+    description: Mapped[str | None] = mapped_column(Text)
+    interval: Mapped[str] = mapped_column(String(16))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    amount_currency: Mapped[str] = mapped_column(String(3))
+    trial_period: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
+    pay_in_advance: Mapped[bool] = mapped_column(Boolean, default=False)
+    bill_charges_monthly: Mapped[bool | None]
+    tax_codes: Mapped[list[Any]] = mapped_column(Json, default=list)
+    # {"amount_cents": 10000, "invoice_display_name": ..., "tax_codes": [...], "lago_id": ...}
+    minimum_commitment: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    # [{"lago_id", "amount_cents", "threshold_display_name", "recurring"}]
+    usage_thresholds: Mapped[list[Any]] = mapped_column(Json, default=list)
+    plan_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", Json)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+    charges: Mapped[list[Charge]] = relationship(
+        back_populates="plan",
+        order_by="Charge.position",
+        primaryjoin="and_(Plan.id == Charge.plan_id, Charge.deleted_at.is_(None))",
+        viewonly=True,
+        lazy="selectin",
+    )
+
+
+class Charge(Base):
+    __tablename__ = "charges"
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), index=True)
+    billable_metric_id: Mapped[str] = mapped_column(ForeignKey("billable_metrics.id"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    code: Mapped[str]
+    charge_model: Mapped[str] = mapped_column(String(32))
+    invoice_display_name: Mapped[str | None]
+    pay_in_advance: Mapped[bool] = mapped_column(Boolean, default=False)
+    prorated: Mapped[bool] = mapped_column(Boolean, default=False)
+    invoiceable: Mapped[bool] = mapped_column(Boolean, default=True)
+    regroup_paid_fees: Mapped[str | None] = mapped_column(String(16))
+    min_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    properties: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    tax_codes: Mapped[list[Any]] = mapped_column(Json, default=list)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+    plan: Mapped[Plan] = relationship(back_populates="charges", viewonly=True)
+    billable_metric: Mapped[BillableMetricRow] = relationship(lazy="joined", viewonly=True)
+    filters: Mapped[list[ChargeFilter]] = relationship(
+        primaryjoin="and_(Charge.id == ChargeFilter.charge_id, ChargeFilter.deleted_at.is_(None))",
+        order_by="ChargeFilter.created_at",
+        viewonly=True,
+        lazy="selectin",
+    )
+
+
+class ChargeFilter(Base):
+    __tablename__ = "charge_filters"
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    charge_id: Mapped[str] = mapped_column(ForeignKey("charges.id"), index=True)
+    invoice_display_name: Mapped[str | None]
+    properties: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    # {"region": ["eu"], "cloud": ["__ALL_FILTER_VALUES__"]}
+    values: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+# --- customers and subscriptions -----------------------------------------------------
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (_live_unique("uq_customers_external_id", "organization_id", "external_id"),)
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    external_id: Mapped[str]
+    sequential_id: Mapped[int] = mapped_column(Integer)
+    slug: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None]
+    email: Mapped[str | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    net_payment_term: Mapped[int | None]
+    invoice_grace_period: Mapped[int | None]
+    finalize_zero_amount_invoice: Mapped[str] = mapped_column(String(16), default="inherit")
+    tax_codes: Mapped[list[Any]] = mapped_column(Json, default=list)
+    # Lago's free fields (address, legal, contact, shipping address, ...) echoed as sent.
+    profile: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    billing_configuration: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    # [{"lago_id", "key", "value", "display_in_invoice", "created_at"}]
+    customer_metadata: Mapped[list[Any]] = mapped_column("metadata", Json, default=list)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        Index("ix_subscriptions_external", "organization_id", "external_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"))
+    external_id: Mapped[str]
+    name: Mapped[str | None]
+    # pending | active | terminated | canceled
+    status: Mapped[str] = mapped_column(String(16))
+    billing_time: Mapped[str] = mapped_column(String(16))
+    subscription_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    ending_at: Mapped[datetime | None]
+    terminated_at: Mapped[datetime | None]
+    canceled_at: Mapped[datetime | None]
+    trial_ended_at: Mapped[datetime | None]
+    # An upgrade/downgrade chain: the subscription this one replaced.
+    previous_subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
+    on_termination_credit_note: Mapped[str | None] = mapped_column(String(16))
+    on_termination_invoice: Mapped[str] = mapped_column(String(16), default="generate")
+    progressive_billing_disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    usage_thresholds: Mapped[list[Any]] = mapped_column(Json, default=list)
+    # Last billing boundary invoiced by the billing clock (None before the first one).
+    last_billed_boundary: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    customer: Mapped[Customer] = relationship(lazy="joined", viewonly=True)
+    plan: Mapped[Plan] = relationship(lazy="joined", viewonly=True)
+
+
+# --- events --------------------------------------------------------------------------
 
 # Events are appended, never updated. Idempotency is Lago's: one event per
 # (organization, external subscription, transaction id); the unique index leads with the
@@ -26,14 +299,14 @@ Json = JSON().with_variant(JSONB(), "postgresql")
 events = Table(
     "events",
     metadata,
-    Column("organization_id", String(36), nullable=False),
+    Column("organization_id", UUID, nullable=False),
     Column("transaction_id", String(255), nullable=False),
     Column("external_subscription_id", String(255), nullable=False),
     Column("code", String(255), nullable=False),
     Column("timestamp", AwareDateTime(), nullable=False),
     Column("properties", Json, nullable=False),
     Column("precise_total_amount_cents", ExactDecimal(), nullable=True),
-    Column("lago_id", String(36), nullable=False),
+    Column("lago_id", UUID, nullable=False),
     Column("created_at", AwareDateTime(), nullable=False),
     Index(
         "uq_events_idempotency",
@@ -42,11 +315,5 @@ events = Table(
         "external_subscription_id",
         unique=True,
     ),
-    Index(
-        "ix_events_usage",
-        "organization_id",
-        "external_subscription_id",
-        "code",
-        "timestamp",
-    ),
+    Index("ix_events_usage", "organization_id", "external_subscription_id", "code", "timestamp"),
 )

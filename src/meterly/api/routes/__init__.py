@@ -1,0 +1,10 @@
+"""Every router of /api/v1, in one list the app mounts."""
+
+from fastapi import APIRouter
+
+from meterly.api.routes import billable_metrics, organizations
+
+ROUTERS: list[APIRouter] = [
+    billable_metrics.router,
+    organizations.router,
+]

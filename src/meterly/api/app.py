@@ -1,0 +1,37 @@
+"""The FastAPI application: Lago's REST API under /api/v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from meterly.api.errors import install_error_handlers
+from meterly.api.routes import ROUTERS
+from meterly.config import Settings
+from meterly.services.clock import Clock, clock_for
+from meterly.store.engine import create_engine
+from meterly.store.uow import Database
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    settings = settings or Settings.from_env()
+    app = FastAPI(title="Meterly", version="0.1.0", docs_url="/docs", redoc_url=None)
+    app.state.settings = settings
+    app.state.database = database or Database(create_engine(settings.database_url))
+    app.state.clock = clock or clock_for(settings.frozen_time)
+    install_error_handlers(app)
+
+    api = APIRouter(prefix="/api/v1")
+    for router in ROUTERS:
+        api.include_router(router)
+    app.include_router(api)
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"version": "0.1.0", "github_url": "", "message": "Success"}
+
+    return app
