@@ -1,0 +1,136 @@
+"""Charge filters and pricing groups: which events a charge prices, and how it splits them.
+
+Charge filters (lago-features.md §5): a charge may declare filters such as
+`{"region": ["eu", "us"], "cloud": ["__ALL_FILTER_VALUES__"]}`. An event matches a filter
+when, for every key of the filter, the text of its property (`property_text`, so `1` and
+`"1"` are the same) is one of the filter's values. `__ALL_FILTER_VALUES__` stands for the
+values the metric declares for that key (Lago's `to_h_with_all_values`); when the metric
+declares none, it means "the key is present with a non-null value".
+
+Each event is priced by exactly one bucket: the matching filter with the most keys wins;
+between matching filters with as many keys, the one declared first wins; an event matching
+no filter goes to the default bucket (`None`), priced with the charge's own properties.
+(Lago excludes from a filter the events of its more specific filters; when two filters
+with as many keys both match an event, Lago counts it twice. We bill it once, first
+declared filter first.) `exclusions_for` gives the SQL side the same partition.
+
+Pricing groups (`pricing_group_keys`): events are split by the texts of the grouping
+properties; an event lacking a key (or with null) goes to the group with `None` for it, as
+Lago's `GROUP BY properties->>'key'` puts it in the NULL group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from meterly.domain.aggregation import property_text
+from meterly.domain.usage import MetricFilter, UsageEvent
+
+ALL_FILTER_VALUES = "__ALL_FILTER_VALUES__"
+
+GroupKey = tuple[str | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeFilterSpec:
+    """One charge filter: property key -> accepted values (may hold ALL_FILTER_VALUES)."""
+
+    values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def specificity(self) -> int:
+        return len(self.values)
+
+
+def resolve_values(
+    values: Mapping[str, Sequence[str]], metric_filters: Sequence[MetricFilter] = ()
+) -> dict[str, tuple[str, ...] | None]:
+    """Each key's accepted values with ALL expanded; None means "any non-null value"."""
+    declared = {f.key: f.values for f in metric_filters}
+    resolved: dict[str, tuple[str, ...] | None] = {}
+    for key, accepted in values.items():
+        if ALL_FILTER_VALUES in accepted:
+            resolved[key] = declared.get(key)
+        else:
+            resolved[key] = tuple(accepted)
+    return resolved
+
+
+def matches(
+    properties: Mapping[str, object],
+    values: Mapping[str, Sequence[str]],
+    metric_filters: Sequence[MetricFilter] = (),
+) -> bool:
+    """Does an event with these properties match every key of `values`?"""
+    for key, accepted in resolve_values(values, metric_filters).items():
+        text = property_text(properties.get(key))
+        if text is None or (accepted is not None and text not in accepted):
+            return False
+    return True
+
+
+def match_filter(
+    properties: Mapping[str, object],
+    filters: Sequence[ChargeFilterSpec],
+    *,
+    metric_filters: Sequence[MetricFilter] = (),
+) -> int | None:
+    """Index of the filter that prices the event (most specific wins), None for default."""
+    best: int | None = None
+    for index, spec in enumerate(filters):
+        if (best is None or spec.specificity > filters[best].specificity) and matches(
+            properties, spec.values, metric_filters
+        ):
+            best = index
+    return best
+
+
+def exclusions_for(
+    index: int | None, filters: Sequence[ChargeFilterSpec]
+) -> list[Mapping[str, tuple[str, ...]]]:
+    """The filters whose events a bucket must leave out, for `exclude_filters` in SQL.
+
+    Filter `index` keeps the events it matches minus those of every filter that beats it
+    (more keys, or as many keys and declared earlier). The default bucket (None) leaves out
+    the events of every filter.
+    """
+    if index is None:
+        return [spec.values for spec in filters]
+    own = filters[index].specificity
+    return [
+        spec.values
+        for other, spec in enumerate(filters)
+        if other != index
+        and (spec.specificity > own or (spec.specificity == own and other < index))
+    ]
+
+
+def bucket_events(
+    events: Sequence[UsageEvent],
+    filters: Sequence[ChargeFilterSpec],
+    *,
+    metric_filters: Sequence[MetricFilter] = (),
+) -> dict[int | None, list[UsageEvent]]:
+    """Events per bucket; every filter index and None are keys, even when empty."""
+    buckets: dict[int | None, list[UsageEvent]] = {i: [] for i in range(len(filters))}
+    buckets[None] = []
+    for event in events:
+        buckets[match_filter(event.properties, filters, metric_filters=metric_filters)].append(
+            event
+        )
+    return buckets
+
+
+def group_key(properties: Mapping[str, object], keys: Sequence[str]) -> GroupKey:
+    return tuple(property_text(properties.get(key)) for key in keys)
+
+
+def group_events(
+    events: Sequence[UsageEvent], keys: Sequence[str]
+) -> dict[GroupKey, list[UsageEvent]]:
+    """Events split by the texts of their `pricing_group_keys` (None for a missing key)."""
+    groups: dict[GroupKey, list[UsageEvent]] = {}
+    for event in events:
+        groups.setdefault(group_key(event.properties, keys), []).append(event)
+    return groups
