@@ -1,4 +1,6 @@
-"""Lago's billable-metric expressions, e.g. `round(event.properties.price * event.properties.qty, 2)`.
+"""Lago's billable-metric expressions.
+
+Example: `round(event.properties.price * event.properties.qty, 2)`.
 
 Grammar: decimal numbers, single-quoted strings, `+ - * /`, unary minus, parentheses,
 `round(x[, digits])` (half up), `ceil(x[, digits])`, `floor(x[, digits])`,

@@ -2,9 +2,11 @@
 
 from fastapi import APIRouter
 
-from meterly.api.routes import billable_metrics, organizations
+from meterly.api.routes import billable_metrics, customers, events, organizations
 
 ROUTERS: list[APIRouter] = [
     billable_metrics.router,
     organizations.router,
+    customers.router,
+    events.router,
 ]

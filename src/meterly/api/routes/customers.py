@@ -1,0 +1,89 @@
+"""/api/v1/customers (usage endpoints live in routes/usage.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from meterly.api.http import (
+    clock,
+    envelope,
+    json_body,
+    listing,
+    organization_id,
+    page_params,
+    parse,
+    query_list,
+    root,
+    unit_of_work,
+)
+from meterly.api.schemas.customers import CustomerIn, customer
+from meterly.services import customers
+from meterly.services.organizations import find_organization
+from meterly.store.tables import Customer, Tax
+
+router = APIRouter(prefix="/customers", tags=["customers"])
+
+
+def _taxes(session: Session, row: Customer) -> list[Tax]:
+    if not row.tax_codes:
+        return []
+    query = select(Tax).where(
+        Tax.organization_id == row.organization_id, Tax.code.in_(row.tax_codes)
+    )
+    return list(session.scalars(query))
+
+
+def render(session: Session, row: Customer) -> dict[str, Any]:
+    return customer(row, find_organization(session, row.organization_id), _taxes(session, row))
+
+
+@router.post("")
+def create_or_update(
+    request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
+) -> Response:
+    raw = root(body, "customer")
+    data = parse(CustomerIn, raw)
+    fields = {k: v for k, v in data.model_dump(exclude_unset=True).items() if k != "external_id"}
+    payload = customers.CustomerInput(external_id=data.external_id or "", fields=fields)
+    with unit_of_work(request) as session:
+        row, _created = customers.upsert(
+            session, organization_id=org, data=payload, clock=clock(request)
+        )
+        return envelope("customer", render(session, row))
+
+
+@router.get("")
+def index(request: Request, org: str = Depends(organization_id)) -> Response:
+    page, per_page = page_params(request)
+    with unit_of_work(request) as session:
+        rows, total = customers.list_page(
+            session,
+            organization_id=org,
+            page=page,
+            per_page=per_page,
+            search_term=request.query_params.get("search_term"),
+            currencies=query_list(request, "currencies"),
+            countries=query_list(request, "countries"),
+            external_id=request.query_params.get("external_id"),
+        )
+        items = [render(session, r) for r in rows]
+    return listing("customers", items, page=page, per_page=per_page, total=total)
+
+
+@router.get("/{external_id}")
+def show(external_id: str, request: Request, org: str = Depends(organization_id)) -> Response:
+    with unit_of_work(request) as session:
+        row = customers.find(session, organization_id=org, external_id=external_id)
+        return envelope("customer", render(session, row))
+
+
+@router.delete("/{external_id}")
+def destroy(external_id: str, request: Request, org: str = Depends(organization_id)) -> Response:
+    with unit_of_work(request) as session:
+        row = customers.find(session, organization_id=org, external_id=external_id)
+        customers.delete(session, row=row, clock=clock(request))
+        return envelope("customer", render(session, row))

@@ -1,0 +1,79 @@
+"""/api/v1/events: ingestion and look-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from meterly.api.errors import BadRequest
+from meterly.api.http import (
+    clock,
+    envelope,
+    json_body,
+    listing,
+    ok,
+    organization_id,
+    page_params,
+    root,
+    unit_of_work,
+)
+from meterly.api.schemas.events import event
+from meterly.config import parse_instant
+from meterly.domain.errors import ValidationFailed
+from meterly.services import ingest
+
+router = APIRouter(prefix="/events", tags=["events"])
+
+
+@router.post("")
+def create(
+    request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
+) -> Response:
+    raw = root(body, "event")
+    with unit_of_work(request) as session:
+        row = ingest.ingest_one(session, organization_id=org, raw=raw, clock=clock(request))
+    return envelope("event", event(row))
+
+
+@router.post("/batch")
+def batch(
+    request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
+) -> Response:
+    if not isinstance(body, dict) or "events" not in body:
+        raise BadRequest("param is missing or the value is empty or invalid: events")
+    with unit_of_work(request) as session:
+        rows = ingest.ingest_batch(
+            session, organization_id=org, raw_events=body["events"], clock=clock(request)
+        )
+    return ok({"events": [event(r) for r in rows]})
+
+
+@router.get("")
+def index(request: Request, org: str = Depends(organization_id)) -> Response:
+    page, per_page = page_params(request)
+    params = request.query_params
+    try:
+        ts_from = parse_instant(params["timestamp_from"]) if params.get("timestamp_from") else None
+        ts_to = parse_instant(params["timestamp_to"]) if params.get("timestamp_to") else None
+    except ValueError:
+        raise ValidationFailed.field("timestamp", "invalid_format") from None
+    with unit_of_work(request) as session:
+        rows, total = ingest.list_page(
+            session,
+            organization_id=org,
+            page=page,
+            per_page=per_page,
+            code=params.get("code"),
+            external_subscription_id=params.get("external_subscription_id"),
+            timestamp_from=ts_from,
+            timestamp_to=ts_to,
+        )
+    return listing("events", [event(r) for r in rows], page=page, per_page=per_page, total=total)
+
+
+@router.get("/{transaction_id}")
+def show(transaction_id: str, request: Request, org: str = Depends(organization_id)) -> Response:
+    with unit_of_work(request) as session:
+        row = ingest.find(session, organization_id=org, transaction_id=transaction_id)
+    return envelope("event", event(row))
