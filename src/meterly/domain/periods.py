@@ -72,10 +72,14 @@ def zone(timezone: str) -> ZoneInfo:
 
 
 def require_aware(value: datetime, field: str = "datetime") -> datetime:
-    """Return `value` if it is a timezone-aware datetime; reject naive ones."""
+    """`value` as a UTC datetime; naive datetimes (and non-datetimes) are rejected.
+
+    Normalising to UTC matters: Python compares two datetimes sharing a tzinfo by
+    their wall clocks, which is wrong inside a repeated DST hour.
+    """
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise ValidationFailed.field(field, "invalid_date")
-    return value
+    return value.astimezone(UTC)
 
 
 def local_date(instant: datetime, *, timezone: str) -> date:
@@ -99,11 +103,13 @@ def billed_days(from_: datetime, to: datetime, *, timezone: str) -> int:
     date; with `to` a termination instant, the termination day is counted.
     """
     tz = zone(timezone)
-    start = require_aware(from_, "from_datetime").astimezone(tz).replace(tzinfo=None)
-    end = require_aware(to, "to_datetime").astimezone(tz).replace(tzinfo=None)
-    if end < start:
+    from_utc = require_aware(from_, "from_datetime")
+    to_utc = require_aware(to, "to_datetime")
+    start = from_utc.astimezone(tz).replace(tzinfo=None)
+    end = to_utc.astimezone(tz).replace(tzinfo=None)
+    if to_utc < from_utc:  # compared as instants: wall clocks can go backwards (DST fall back)
         raise ValidationFailed.field("to_datetime", "invalid_date_range")
-    diff = end - start
+    diff = end - start  # may be slightly negative inside a repeated hour: ceil gives 0
     micro = (diff.days * 86_400 + diff.seconds) * 1_000_000 + diff.microseconds
     return -(-micro // _ONE_DAY_US)  # integer ceiling: no float on the way
 
@@ -122,8 +128,8 @@ class BillingPeriod:
     timezone: str = "UTC"
 
     def __post_init__(self) -> None:
-        require_aware(self.start, "from_datetime")
-        require_aware(self.end, "to_datetime")
+        object.__setattr__(self, "start", require_aware(self.start, "from_datetime"))
+        object.__setattr__(self, "end", require_aware(self.end, "to_datetime"))
         if self.end < self.start:
             raise ValidationFailed.field("to_datetime", "invalid_date_range")
         zone(self.timezone)
@@ -147,15 +153,14 @@ class BillingPeriod:
         return local_date(self.end, timezone=self.timezone)
 
     def contains(self, instant: datetime) -> bool:
-        require_aware(instant, "instant")
-        return self.start <= instant <= self.end
+        return self.start <= require_aware(instant, "instant") <= self.end
 
     def clipped(
         self, *, start: datetime | None = None, end: datetime | None = None
     ) -> BillingPeriod:
         """The same period starting no earlier than `start` and ending no later than `end`."""
-        new_start = self.start if start is None else max(self.start, start)
-        new_end = self.end if end is None else min(self.end, end)
+        new_start = self.start if start is None else max(self.start, require_aware(start))
+        new_end = self.end if end is None else min(self.end, require_aware(end))
         return BillingPeriod(start=new_start, end=new_end, timezone=self.timezone)
 
 

@@ -70,9 +70,10 @@ class SubscriptionTerms:
     terminated_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        require_aware(self.started_at, "started_at")
+        object.__setattr__(self, "started_at", require_aware(self.started_at, "started_at"))
         if self.terminated_at is not None:
-            require_aware(self.terminated_at, "terminated_at")
+            terminated_at = require_aware(self.terminated_at, "terminated_at")
+            object.__setattr__(self, "terminated_at", terminated_at)
             if self.terminated_at < self.started_at:
                 raise ValidationFailed.field("terminated_at", "invalid_date_range")
         if isinstance(self.trial_period_days, float) or not isinstance(
@@ -275,9 +276,9 @@ def closed_boundaries(
     `bill_charges_monthly`, whose subscription fee is billed only at yearly/semiannual
     boundaries).
     """
-    require_aware(as_of, "as_of")
+    as_of = require_aware(as_of, "as_of")
     if after is not None:
-        require_aware(after, "after")
+        after = require_aware(after, "after")
     out = _Collector(after=after, until=as_of, before=terms.terminated_at)
     if as_of < terms.started_at:
         return []
@@ -297,7 +298,7 @@ def termination_boundary(
     (`terminated_at − 1µs`), so a termination exactly on a boundary closes the period
     that ends there (`closed_boundaries` stops before `terminated_at`).
     """
-    require_aware(terminated_at, "terminated_at")
+    terminated_at = require_aware(terminated_at, "terminated_at")
     if terminated_at < terms.started_at:
         raise ValidationFailed.field("terminated_at", "invalid_date_range")
     last_alive = max(terms.started_at, terminated_at - timedelta(microseconds=1))

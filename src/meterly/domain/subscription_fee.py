@@ -117,15 +117,16 @@ def subscription_fee(
         raise ValidationFailed.field("amount_cents", "value_is_invalid")
     if plan_amount_cents < 0:
         raise ValidationFailed.field("amount_cents", "value_is_invalid")
-    require_aware(billed_from, "from_datetime")
-    require_aware(billed_to, "to_datetime")
+    billed_from = require_aware(billed_from, "from_datetime")
+    billed_to = require_aware(billed_to, "to_datetime")
     if billed_to < billed_from:
         raise ValidationFailed.field("to_datetime", "invalid_date_range")
     full_days = billed_days(period.start, period.end, timezone=timezone)
 
     start = billed_from
     in_trial = False
-    if trial_end is not None and require_aware(trial_end, "trial_end") > billed_from:
+    trial_end = None if trial_end is None else require_aware(trial_end, "trial_end")
+    if trial_end is not None and trial_end > billed_from:
         in_trial = True
         if trial_end > billed_to:
             return SubscriptionFeeAmount(0, Decimal(0), 0, full_days)
