@@ -1,0 +1,672 @@
+"""Usage aggregations pushed into SQL, on SQLite and PostgreSQL.
+
+Each function returns the same `AggregationResult` as the reference
+`meterly.domain.aggregation.aggregate` over the same events (a property test holds them
+equal). Counts, exact decimal sums, maxima, the latest value and unique counts are
+computed by the database; only weighted sums, prorated aggregations and per-event values
+fetch ordered rows (numeric events of the window only; for a prorated unique count, the
+values still present before the window plus the window's operations) and finish with the
+domain's functions.
+
+Property values (see the domain module for the rules):
+
+* PostgreSQL: text `properties->>'key'`; numeric when it matches `^-?[0-9]+(\\.[0-9]+)?$`
+  (jsonb prints numbers plainly, so every JSON number matches), then `::numeric`.
+* SQLite: `properties -> '$."key"'` is the JSON text of the value; the engine's exact
+  `decimal_sum`/`decimal_max`/`decimal_text` functions read it (a JSON number always
+  counts, a quoted string only in Lago's plain form). The text of a value is the string
+  itself for strings, `decimal_text` of numbers (plain notation, as jsonb prints them) and
+  `true`/`false` for booleans, so texts compare alike on both backends.
+
+Ordering for latest values and add/remove sequences: `timestamp, created_at, lago_id`.
+
+`aggregate_subscription_usage` answers many requests for one subscription with one
+statement (one single-row derived table per request, cross-joined), plus one more
+statement when some request needs rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement, Connection, FromClause
+from sqlalchemy.engine import Row
+
+from meterly.domain.aggregation import (
+    ADD,
+    OPERATION_TYPE,
+    AggregationResult,
+    apply_metric_rounding,
+    prorated_sum_units,
+    prorated_unique_count_units,
+    weighted_sum_units,
+)
+from meterly.domain.filters import resolve_values
+from meterly.domain.usage import AggregationType, BillableMetric
+from meterly.store.tables import events
+
+GroupKey = tuple[str | None, ...]
+
+_PG_PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
+_ZERO = Decimal(0)
+_ONE = Decimal(1)
+_NUMERIC_TYPES = frozenset(
+    {
+        AggregationType.SUM,
+        AggregationType.MAX,
+        AggregationType.LATEST,
+        AggregationType.WEIGHTED_SUM,
+    }
+)
+_RECURRING_TYPES = frozenset(
+    {AggregationType.SUM, AggregationType.UNIQUE_COUNT, AggregationType.WEIGHTED_SUM}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRequest:
+    """One aggregation of one metric for the subscription of a batch.
+
+    `recurring_from`: lower bound of the events before the window that a recurring metric
+    carries over (the subscription's start; None: every earlier event).
+    `filter_values`: the charge filter's key -> values (ALL_FILTER_VALUES allowed).
+    `exclude_filters`: filters whose events are left out (the default bucket leaves out
+    every filter of the charge; see `meterly.domain.filters.exclusions_for`).
+    `group_values`: only the events whose property texts equal these (None: missing/null).
+    """
+
+    metric: BillableMetric
+    window_from: datetime
+    window_to: datetime
+    recurring_from: datetime | None = None
+    filter_values: Mapping[str, Sequence[str]] | None = None
+    exclude_filters: Sequence[Mapping[str, Sequence[str]]] = ()
+    group_values: Mapping[str, str | None] | None = None
+    prorated: bool = False
+    timezone: str = "UTC"
+    period_days: int | None = None
+    with_event_values: bool = False
+
+    @property
+    def includes_prior(self) -> bool:
+        return self.metric.recurring and self.metric.aggregation_type in _RECURRING_TYPES
+
+    @property
+    def needs_numeric_rows(self) -> bool:
+        kind = self.metric.aggregation_type
+        if kind not in _NUMERIC_TYPES:
+            return False
+        return (
+            self.with_event_values
+            or kind is AggregationType.WEIGHTED_SUM
+            or (kind is AggregationType.SUM and self.prorated)
+        )
+
+    @property
+    def needs_operation_rows(self) -> bool:
+        return self.metric.aggregation_type is AggregationType.UNIQUE_COUNT and self.prorated
+
+
+# --- property expressions per backend -----------------------------------------------------
+
+
+class _Properties:
+    """SQL for a property's text and numeric value, on one table (or alias) and backend."""
+
+    def __init__(self, table: FromClause, dialect: str) -> None:
+        self.table = table
+        self.postgres = dialect == "postgresql"
+        self.column: ColumnElement[Any] = table.c.properties
+
+    def _path(self, key: str) -> ColumnElement[str]:
+        return sa.literal('$."' + key + '"', sa.String())
+
+    def _json(self, key: str) -> ColumnElement[str]:
+        """SQLite: the JSON text of the value (exact), NULL when the key is missing."""
+        return self.column.op("->", return_type=sa.String())(self._path(key))
+
+    def text(self, key: str) -> ColumnElement[str]:
+        if self.postgres:
+            return self.column.op("->>", return_type=sa.Text())(sa.literal(key, sa.Text()))
+        kind = sa.func.json_type(self.column, self._path(key))
+        return sa.case(
+            (kind.in_(("integer", "real")), sa.func.decimal_text(self._json(key))),
+            (kind == "true", sa.literal("true", sa.String())),
+            (kind == "false", sa.literal("false", sa.String())),
+            (kind == "null", sa.null()),
+            else_=sa.type_coerce(
+                self.column.op("->>", return_type=sa.String())(self._path(key)), sa.String()
+            ),
+        )
+
+    def number(self, key: str) -> ColumnElement[Any]:
+        """The numeric value (PostgreSQL numeric, SQLite exact decimal text) or NULL."""
+        if self.postgres:
+            text = self.text(key)
+            return sa.case(
+                (
+                    text.op("~")(sa.literal(_PG_PLAIN_NUMBER, sa.Text())),
+                    sa.cast(text, sa.Numeric()),
+                ),
+                else_=sa.null(),
+            )
+        return sa.type_coerce(sa.func.decimal_text(self._json(key)), sa.String())
+
+    def aggregable(self, key: str) -> ColumnElement[Any]:
+        """What the sum and max aggregates take: the number, or SQLite's raw JSON text."""
+        return self.number(key) if self.postgres else self._json(key)
+
+    def sum(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.func.sum(value) if self.postgres else sa.func.decimal_sum(value)
+
+    def max(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.func.max(value) if self.postgres else sa.func.decimal_max(value)
+
+    def is_add(self) -> ColumnElement[bool]:
+        return sa.func.coalesce(self.text_raw(OPERATION_TYPE), ADD) == ADD
+
+    def text_raw(self, key: str) -> ColumnElement[Any]:
+        """`->>` as is (SQLite gives SQL values: numbers stay numbers)."""
+        if self.postgres:
+            return self.text(key)
+        return self.column.op("->>", return_type=sa.String())(self._path(key))
+
+    def typed_null_number(self) -> ColumnElement[Any]:
+        return sa.cast(sa.null(), sa.Numeric()) if self.postgres else sa.null()
+
+
+def _dec(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+# --- conditions ---------------------------------------------------------------------------
+
+
+def _matches(
+    props: _Properties, values: Mapping[str, Sequence[str]], request: UsageRequest
+) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = []
+    for key, accepted in resolve_values(values, request.metric.filters).items():
+        text = props.text(key)
+        if accepted is None:
+            conditions.append(text.is_not(None))
+        else:
+            conditions.append(sa.and_(text.is_not(None), text.in_(accepted)))
+    return sa.and_(sa.true(), *conditions)
+
+
+def _selection(
+    props: _Properties,
+    *,
+    organization_id: str,
+    external_subscription_id: str,
+    request: UsageRequest,
+    lower: datetime | None,
+    upper: datetime | None,
+    strictly_before: bool = False,
+) -> ColumnElement[bool]:
+    """The events of the subscription, metric, time range, filter and group."""
+    t = props.table
+    conditions: list[ColumnElement[bool]] = [
+        t.c.organization_id == organization_id,
+        t.c.external_subscription_id == external_subscription_id,
+        t.c.code == request.metric.code,
+    ]
+    if lower is not None:
+        conditions.append(t.c.timestamp >= lower)
+    if upper is not None:
+        conditions.append(t.c.timestamp < upper if strictly_before else t.c.timestamp <= upper)
+    if request.filter_values:
+        conditions.append(_matches(props, request.filter_values, request))
+    for excluded in request.exclude_filters:
+        conditions.append(sa.not_(_matches(props, excluded, request)))
+    for key, value in (request.group_values or {}).items():
+        text = props.text(key)
+        conditions.append(text.is_(None) if value is None else text == value)
+    return sa.and_(*conditions)
+
+
+def _scope(
+    props: _Properties, organization_id: str, external_subscription_id: str, req: UsageRequest
+) -> ColumnElement[bool]:
+    lower = req.recurring_from if req.includes_prior else req.window_from
+    return _selection(
+        props,
+        organization_id=organization_id,
+        external_subscription_id=external_subscription_id,
+        request=req,
+        lower=lower,
+        upper=req.window_to,
+    )
+
+
+def _order(t: FromClause, *, descending: bool = False) -> list[ColumnElement[Any]]:
+    columns = [t.c.timestamp, t.c.created_at, t.c.lago_id]
+    return [c.desc() for c in columns] if descending else list(columns)
+
+
+# --- statement 1: one single-row derived table per request --------------------------------
+
+
+def _ranked_present(props: _Properties, where: ColumnElement[bool], field_name: str) -> Any:
+    """Per value, its last operation (rn = 1) and whether it adds (a = 1)."""
+    t = props.table
+    key = props.text(field_name)
+    return (
+        sa.select(
+            t.c.timestamp.label("ts"),
+            t.c.created_at.label("created_at"),
+            t.c.lago_id.label("lago_id"),
+            key.label("k"),
+            sa.case((props.is_add(), 1), else_=0).label("a"),
+            sa.func.row_number()
+            .over(partition_by=key, order_by=_order(t, descending=True))
+            .label("rn"),
+        )
+        .where(where, key.is_not(None))
+        .subquery()
+    )
+
+
+def _request_aggregates(
+    i: int, req: UsageRequest, dialect: str, organization_id: str, external_subscription_id: str
+) -> Any:
+    t = events
+    props = _Properties(t, dialect)
+    kind = req.metric.aggregation_type
+    field_name = req.metric.field_name or ""
+    scope = _scope(props, organization_id, external_subscription_id, req)
+    in_window: ColumnElement[bool] = (
+        t.c.timestamp >= req.window_from if req.includes_prior else sa.true()
+    )
+    columns: list[ColumnElement[Any]] = []
+    label = f"r{i}_"
+
+    if kind is AggregationType.COUNT:
+        counted = in_window
+    elif kind is AggregationType.UNIQUE_COUNT:
+        counted = sa.and_(in_window, props.text(field_name).is_not(None))
+        alias = events.alias(f"u{i}")
+        ranked = _ranked_present(
+            _Properties(alias, dialect),
+            _scope(_Properties(alias, dialect), organization_id, external_subscription_id, req),
+            field_name,
+        )
+        present = (
+            sa.select(sa.func.count())
+            .select_from(ranked)
+            .where(ranked.c.rn == 1, ranked.c.a == 1)
+            .correlate(None)
+            .scalar_subquery()
+        )
+        columns.append(present.label(label + "present"))
+    else:
+        number = props.number(field_name)
+        counted = sa.and_(in_window, number.is_not(None))
+        value = props.aggregable(field_name)
+        columns.append(props.sum(sa.case((in_window, value))).label(label + "total"))
+        if req.includes_prior:
+            columns.append(
+                props.sum(sa.case((t.c.timestamp < req.window_from, value))).label(label + "prior")
+            )
+        if kind is AggregationType.MAX:
+            columns.append(props.max(sa.case((in_window, value))).label(label + "top"))
+        if kind is AggregationType.LATEST:
+            alias = events.alias(f"l{i}")
+            alias_props = _Properties(alias, dialect)
+            alias_number = alias_props.number(field_name)
+            latest = (
+                sa.select(alias_number)
+                .where(
+                    _scope(alias_props, organization_id, external_subscription_id, req),
+                    alias_number.is_not(None),
+                )
+                .order_by(*_order(alias, descending=True))
+                .limit(1)
+                .correlate(None)
+                .scalar_subquery()
+            )
+            columns.append(latest.label(label + "latest"))
+
+    columns.append(sa.func.count(sa.case((counted, 1))).label(label + "n"))
+    columns.append(
+        props.sum(sa.case((counted, t.c.precise_total_amount_cents))).label(label + "precise")
+    )
+    return sa.select(*columns).where(scope).subquery(f"r{i}")
+
+
+# --- statement 2: ordered rows for the requests that need them -----------------------------
+
+
+_ROW_COLUMNS = ("idx", "ts", "created_at", "lago_id", "num", "k", "a")
+
+
+def _numeric_rows(
+    i: int, req: UsageRequest, dialect: str, organization_id: str, external_subscription_id: str
+) -> Any:
+    t = events
+    props = _Properties(t, dialect)
+    number = props.number(req.metric.field_name or "")
+    where = _selection(
+        props,
+        organization_id=organization_id,
+        external_subscription_id=external_subscription_id,
+        request=req,
+        lower=req.window_from,
+        upper=req.window_to,
+    )
+    return sa.select(
+        sa.literal_column(str(i), sa.Integer()).label("idx"),
+        t.c.timestamp.label("ts"),
+        t.c.created_at.label("created_at"),
+        t.c.lago_id.label("lago_id"),
+        number.label("num"),
+        sa.cast(sa.null(), sa.String()).label("k"),
+        sa.cast(sa.null(), sa.Integer()).label("a"),
+    ).where(where, number.is_not(None))
+
+
+def _operation_rows(
+    i: int, req: UsageRequest, dialect: str, organization_id: str, external_subscription_id: str
+) -> list[Any]:
+    """Values present before the window (their last prior add), then the window's ops."""
+    field_name = req.metric.field_name or ""
+    selects: list[Any] = []
+    if req.includes_prior:
+        alias = events.alias(f"p{i}")
+        alias_props = _Properties(alias, dialect)
+        prior = _selection(
+            alias_props,
+            organization_id=organization_id,
+            external_subscription_id=external_subscription_id,
+            request=req,
+            lower=req.recurring_from,
+            upper=req.window_from,
+            strictly_before=True,
+        )
+        ranked = _ranked_present(alias_props, prior, field_name)
+        selects.append(
+            sa.select(
+                sa.literal_column(str(i), sa.Integer()).label("idx"),
+                ranked.c.ts,
+                ranked.c.created_at,
+                ranked.c.lago_id,
+                _Properties(events, dialect).typed_null_number().label("num"),
+                sa.type_coerce(ranked.c.k, sa.String()).label("k"),
+                ranked.c.a.label("a"),
+            ).where(ranked.c.rn == 1, ranked.c.a == 1)
+        )
+    t = events
+    props = _Properties(t, dialect)
+    key = props.text(field_name)
+    where = _selection(
+        props,
+        organization_id=organization_id,
+        external_subscription_id=external_subscription_id,
+        request=req,
+        lower=req.window_from,
+        upper=req.window_to,
+    )
+    selects.append(
+        sa.select(
+            sa.literal_column(str(i), sa.Integer()).label("idx"),
+            t.c.timestamp.label("ts"),
+            t.c.created_at.label("created_at"),
+            t.c.lago_id.label("lago_id"),
+            props.typed_null_number().label("num"),
+            sa.type_coerce(key, sa.String()).label("k"),
+            sa.case((props.is_add(), 1), else_=0).label("a"),
+        ).where(where, key.is_not(None))
+    )
+    return selects
+
+
+def _union(selects: list[Any]) -> Any:
+    if len(selects) == 1:
+        return selects[0]
+    return sa.union_all(*selects)
+
+
+def _fetch_rows(
+    conn: Connection,
+    requests: Sequence[UsageRequest],
+    organization_id: str,
+    external_subscription_id: str,
+) -> dict[int, list[Row[Any]]]:
+    dialect = conn.dialect.name
+    selects: list[Any] = []
+    for i, req in enumerate(requests):
+        if req.needs_numeric_rows:
+            selects.append(
+                _numeric_rows(i, req, dialect, organization_id, external_subscription_id)
+            )
+        if req.needs_operation_rows:
+            selects.extend(
+                _operation_rows(i, req, dialect, organization_id, external_subscription_id)
+            )
+    rows: dict[int, list[Row[Any]]] = {}
+    if not selects:
+        return rows
+    subquery = _union(selects).subquery("usage_rows")
+    ordered = sa.select(*[subquery.c[name] for name in _ROW_COLUMNS]).order_by(
+        subquery.c.idx, subquery.c.ts, subquery.c.created_at, subquery.c.lago_id
+    )
+    for row in conn.execute(ordered):
+        rows.setdefault(row.idx, []).append(row)
+    return rows
+
+
+# --- assembling results -------------------------------------------------------------------
+
+
+def _result(
+    i: int, req: UsageRequest, values: Mapping[str, Any], rows: Sequence[Row[Any]]
+) -> AggregationResult:
+    metric = req.metric
+    kind = metric.aggregation_type
+    window = (req.window_from, req.window_to)
+    label = f"r{i}_"
+    count = int(values[label + "n"] or 0)
+    precise = _dec(values[label + "precise"]) or _ZERO
+
+    if kind is AggregationType.COUNT:
+        return AggregationResult(
+            units=apply_metric_rounding(metric, Decimal(count)),
+            events_count=count,
+            event_values=(_ONE,) * count if req.with_event_values else (),
+            precise_total_amount_cents=precise,
+        )
+
+    if kind is AggregationType.UNIQUE_COUNT:
+        full = Decimal(int(values[label + "present"] or 0))
+        if not req.prorated:
+            return AggregationResult(
+                units=apply_metric_rounding(metric, full),
+                events_count=count,
+                precise_total_amount_cents=precise,
+            )
+        operations = [(row.ts, str(row.k), bool(row.a)) for row in rows if row.k is not None]
+        units = prorated_unique_count_units(
+            operations, window=window, timezone=req.timezone, period_days=req.period_days
+        )
+        return AggregationResult(
+            units=apply_metric_rounding(metric, units),
+            events_count=count,
+            full_units=apply_metric_rounding(metric, full),
+            precise_total_amount_cents=precise,
+        )
+
+    numeric = [(row.ts, _dec(row.num) or _ZERO) for row in rows if row.num is not None]
+    event_values = tuple(v for _, v in numeric) if req.with_event_values else ()
+    total = _dec(values[label + "total"]) or _ZERO
+    prior = (_dec(values[label + "prior"]) or _ZERO) if req.includes_prior else _ZERO
+
+    if kind is AggregationType.SUM:
+        full = prior + total
+        if req.prorated:
+            units = prorated_sum_units(
+                [(req.window_from, prior), *numeric],
+                window=window,
+                timezone=req.timezone,
+                period_days=req.period_days,
+            )
+            return AggregationResult(
+                units=apply_metric_rounding(metric, units),
+                events_count=count,
+                full_units=apply_metric_rounding(metric, full),
+                event_values=event_values,
+                precise_total_amount_cents=precise,
+            )
+        return AggregationResult(
+            units=apply_metric_rounding(metric, full),
+            events_count=count,
+            event_values=event_values,
+            precise_total_amount_cents=precise,
+        )
+
+    if kind is AggregationType.WEIGHTED_SUM:
+        units = weighted_sum_units(prior, numeric, window=window, period_days=req.period_days)
+        return AggregationResult(
+            units=apply_metric_rounding(metric, units),
+            events_count=count,
+            event_values=event_values,
+            precise_total_amount_cents=precise,
+            current_value=prior + total,
+        )
+
+    if kind is AggregationType.MAX:
+        units = _dec(values[label + "top"]) or _ZERO
+    else:
+        units = _dec(values[label + "latest"]) or _ZERO
+    return AggregationResult(
+        units=apply_metric_rounding(metric, units),
+        events_count=count,
+        event_values=event_values,
+        precise_total_amount_cents=precise,
+    )
+
+
+# --- public entries -----------------------------------------------------------------------
+
+
+def aggregate_subscription_usage(
+    conn: Connection,
+    *,
+    organization_id: str,
+    external_subscription_id: str,
+    requests: Sequence[UsageRequest],
+) -> list[AggregationResult]:
+    """Aggregate many metrics/filters/groups of one subscription: one or two statements."""
+    if not requests:
+        return []
+    dialect = conn.dialect.name
+    derived = [
+        _request_aggregates(i, req, dialect, organization_id, external_subscription_id)
+        for i, req in enumerate(requests)
+    ]
+    joined: FromClause = derived[0]
+    for table in derived[1:]:
+        joined = joined.join(table, sa.true())
+    statement = sa.select(*[column for table in derived for column in table.c]).select_from(joined)
+    values: Mapping[str, Any] = dict(conn.execute(statement).one()._mapping)
+    rows = _fetch_rows(conn, requests, organization_id, external_subscription_id)
+    return [_result(i, req, values, rows.get(i, [])) for i, req in enumerate(requests)]
+
+
+def aggregate_usage(
+    conn: Connection,
+    *,
+    organization_id: str,
+    external_subscription_id: str,
+    metric: BillableMetric,
+    window_from: datetime,
+    window_to: datetime,
+    recurring_from: datetime | None = None,
+    filter_values: Mapping[str, Sequence[str]] | None = None,
+    exclude_filters: Sequence[Mapping[str, Sequence[str]]] = (),
+    prorated: bool = False,
+    timezone: str = "UTC",
+    period_days: int | None = None,
+    with_event_values: bool = False,
+) -> AggregationResult:
+    """One metric's usage for one subscription, window, charge filter or default bucket."""
+    request = UsageRequest(
+        metric=metric,
+        window_from=window_from,
+        window_to=window_to,
+        recurring_from=recurring_from,
+        filter_values=filter_values,
+        exclude_filters=exclude_filters,
+        prorated=prorated,
+        timezone=timezone,
+        period_days=period_days,
+        with_event_values=with_event_values,
+    )
+    return aggregate_subscription_usage(
+        conn,
+        organization_id=organization_id,
+        external_subscription_id=external_subscription_id,
+        requests=[request],
+    )[0]
+
+
+def usage_groups(
+    conn: Connection,
+    *,
+    organization_id: str,
+    external_subscription_id: str,
+    request: UsageRequest,
+    group_keys: Sequence[str],
+) -> list[GroupKey]:
+    """The distinct texts of `group_keys` among the request's events (None when missing)."""
+    props = _Properties(events, conn.dialect.name)
+    texts = [props.text(key).label(f"g{n}") for n, key in enumerate(group_keys)]
+    statement = (
+        sa.select(*texts)
+        .distinct()
+        .where(_scope(props, organization_id, external_subscription_id, request))
+    )
+    return [tuple(row) for row in conn.execute(statement)]
+
+
+def aggregate_grouped_usage(
+    conn: Connection,
+    *,
+    organization_id: str,
+    external_subscription_id: str,
+    request: UsageRequest,
+    group_keys: Sequence[str],
+) -> dict[GroupKey, AggregationResult]:
+    """`pricing_group_keys`: one result per distinct group among the request's events.
+
+    Groups come from the events the request aggregates (for a recurring metric, the
+    carried-over earlier events too). Two statements plus one when rows are needed.
+    """
+    if not group_keys:
+        raise ValueError("group_keys is empty: use aggregate_usage")
+    groups = usage_groups(
+        conn,
+        organization_id=organization_id,
+        external_subscription_id=external_subscription_id,
+        request=request,
+        group_keys=group_keys,
+    )
+    requests = [_with_group(request, dict(zip(group_keys, group, strict=True))) for group in groups]
+    results = aggregate_subscription_usage(
+        conn,
+        organization_id=organization_id,
+        external_subscription_id=external_subscription_id,
+        requests=requests,
+    )
+    return dict(zip(groups, results, strict=True))
+
+
+def _with_group(request: UsageRequest, group_values: Mapping[str, str | None]) -> UsageRequest:
+    return replace(request, group_values={**(request.group_values or {}), **group_values})
