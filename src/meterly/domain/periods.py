@@ -101,6 +101,10 @@ def billed_days(from_: datetime, to: datetime, *, timezone: str) -> int:
     a partial day counts as a whole one. With `to` the inclusive end of a period
     (23:59:59.999999) this is the number of local dates from `from_`'s date to `to`'s
     date; with `to` a termination instant, the termination day is counted.
+
+    Lago counts from the instant, not the date: a subscription started on the 15th at
+    10:00 and terminated on the 20th at 09:00 is billed 5 days (4 d 23 h rounded up),
+    while a termination at 11:00 is billed 6. We keep that exactly.
     """
     tz = zone(timezone)
     from_utc = require_aware(from_, "from_datetime")
