@@ -2,11 +2,20 @@
 
 from fastapi import APIRouter
 
-from meterly.api.routes import billable_metrics, customers, events, organizations
+from meterly.api.routes import (
+    billable_metrics,
+    customers,
+    events,
+    organizations,
+    subscriptions,
+    usage,
+)
 
 ROUTERS: list[APIRouter] = [
     billable_metrics.router,
     organizations.router,
     customers.router,
     events.router,
+    subscriptions.router,
+    usage.router,
 ]

@@ -1,0 +1,52 @@
+"""/api/v1/customers/{external_id}/current_usage and projected_usage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from meterly.api.http import clock, envelope, organization_id, unit_of_work
+from meterly.api.schemas.usage import customer_usage
+from meterly.domain.errors import ValidationFailed
+from meterly.services import usage as usage_service
+
+router = APIRouter(prefix="/customers", tags=["usage"])
+
+
+def _compute(request: Request, org: str, external_customer_id: str) -> dict[str, Any]:
+    params = request.query_params
+    sub_id = params.get("external_subscription_id")
+    if not sub_id:
+        raise ValidationFailed.field("external_subscription_id", "value_is_mandatory")
+    return {
+        "organization_id": org,
+        "external_customer_id": external_customer_id,
+        "external_subscription_id": sub_id,
+        "at": clock(request).now(),
+        "apply_taxes": params.get("apply_taxes", "true").lower() != "false",
+        "charge_code": params.get("charge_code") or params.get("filter_by_charge_code"),
+        "charge_id": params.get("charge_id") or params.get("filter_by_charge_id"),
+        "billable_metric_code": params.get("billable_metric_code"),
+    }
+
+
+@router.get("/{external_customer_id}/current_usage")
+def current_usage(
+    external_customer_id: str, request: Request, org: str = Depends(organization_id)
+) -> Response:
+    args = _compute(request, org, external_customer_id)
+    with unit_of_work(request) as session:
+        usage, _customer = usage_service.current_usage(session, **args)
+        return envelope("customer_usage", customer_usage(usage))
+
+
+@router.get("/{external_customer_id}/projected_usage")
+def projected_usage(
+    external_customer_id: str, request: Request, org: str = Depends(organization_id)
+) -> Response:
+    args = _compute(request, org, external_customer_id)
+    with unit_of_work(request) as session:
+        usage, _customer = usage_service.current_usage(session, **args)
+        ratio = usage_service.projection_ratio(usage.window, at=args["at"])
+        return envelope("customer_projected_usage", customer_usage(usage, ratio=ratio))
