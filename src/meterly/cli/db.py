@@ -1,0 +1,46 @@
+"""`meterly db`: create, upgrade and inspect the schema (Alembic migrations)."""
+
+from __future__ import annotations
+
+import typer
+from alembic.script import ScriptDirectory
+
+from meterly.cli.common import DatabaseUrl, open_database, program, reporting_errors
+from meterly.cli.output import say
+from meterly.config import DEFAULT_DATABASE_URL
+from meterly.store.schema import alembic_config, current_revision, upgrade
+
+app = typer.Typer(help="Create, upgrade and inspect the database schema.", no_args_is_help=True)
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def upgrade_schema(database_url: str) -> str | None:
+    """Bring the schema to the newest migration (creating it on an empty database)."""
+    with open_database(database_url, require_schema=False) as database, reporting_errors():
+        upgrade(database.engine)
+        return current_revision(database.engine)
+
+
+@app.command("upgrade")
+def upgrade_command(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
+    """Create the schema or apply pending migrations (safe to run again)."""
+    revision = upgrade_schema(database_url)
+    say(f"schema: {revision} (head)")
+
+
+@app.command("current")
+def current_command(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
+    """Print the schema revision of the database and whether it is the newest."""
+    with open_database(database_url, require_schema=False) as database, reporting_errors():
+        revision = current_revision(database.engine)
+    head = head_revision()
+    if revision is None:
+        say(f"schema: none (empty database; newest is {head}: run `{program()} db upgrade`)")
+    elif revision == head:
+        say(f"schema: {revision} (head)")
+    else:
+        say(f"schema: {revision} (behind head {head}: run `{program()} db upgrade`)")
+        raise typer.Exit(1)

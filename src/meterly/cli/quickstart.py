@@ -1,0 +1,54 @@
+"""`meterly quickstart` (what `make run` calls): schema, a demo organization, then serve."""
+
+from __future__ import annotations
+
+from meterly.cli.common import (
+    DatabaseUrl,
+    clock_from_env,
+    database_flag,
+    program,
+    settings_for,
+    unit_of_work,
+)
+from meterly.cli.db import upgrade_schema
+from meterly.cli.output import say, show_fields
+from meterly.cli.serve import Host, Port, display_host, run_server
+from meterly.config import DEFAULT_DATABASE_URL
+from meterly.services import organizations as orgs
+
+DEMO_NAME = "Demo"
+
+
+def quickstart(
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    host: Host = "127.0.0.1",
+    port: Port = 3000,
+) -> None:
+    """Upgrade the schema, create a "Demo" organization on first start, print its key, serve."""
+    upgrade_schema(database_url)
+    introduce(database_url, base_url=f"http://{display_host(host)}:{port}")
+    run_server(settings_for(database_url), host=host, port=port)
+
+
+def introduce(database_url: str, *, base_url: str) -> None:
+    """First start: create the demo organization and show its key. Later: say how to get one."""
+    with unit_of_work(database_url) as session:
+        existing = [(org.id, org.name) for org in orgs.list_organizations(session)]
+        if existing:
+            org_id, name = existing[0]
+        else:
+            org, key = orgs.create_organization(session, name=DEMO_NAME, clock=clock_from_env())
+            org_id, secret = org.id, key.secret
+    if existing:
+        say(f"The database already has {len(existing)} organization(s), first {name} ({org_id}).")
+        say("Keys are shown only once. Issue a new one with:")
+        say(f"  {program()} api-key create --org {org_id}{database_flag(database_url)}")
+        return
+    show_fields(
+        f"{DEMO_NAME} organization created",
+        [("organization", org_id), ("key", secret)],
+        notes=[
+            "Try it:",
+            f'curl -H "Authorization: Bearer {secret}" {base_url}/api/v1/billable_metrics',
+        ],
+    )
