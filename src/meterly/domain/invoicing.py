@@ -53,7 +53,7 @@ from meterly.domain.taxes import (
     invoice_applied_taxes,
     tax_fee,
 )
-from meterly.domain.wallets import WalletBalance, application_order, cents_to_credits
+from meterly.domain.wallets import WalletBalance, application_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,9 +414,7 @@ def _apply_wallets(
             WalletConsumption(
                 wallet_id=wallet.id,
                 amount_cents=spent,
-                credit_amount=cents_to_credits(
-                    cents=spent, rate_amount=wallet.rate_amount, currency=currency
-                ),
+                credit_amount=wallet.credits_for(cents=spent, currency=currency),
                 balance_before_cents=wallet.balance_cents,
                 remaining_balance_cents=wallet_left,
                 groups=tuple(payments),

@@ -90,12 +90,26 @@ class WalletBalance:
     priority: int = DEFAULT_PRIORITY
     applies_to: AppliesTo = field(default_factory=AppliesTo)
     code: str | None = None
+    # The balance in credits (the ledger's sum). When given, a consumption never takes
+    # more credits than this, and draining the wallet takes exactly this.
+    credits_balance: Decimal | None = None
 
     def __post_init__(self) -> None:
         validate_rate_amount(self.rate_amount)
         validate_priority(self.priority)
         if self.balance_cents < 0:
             raise ValidationFailed.field("balance_cents", "value_is_out_of_range")
+        if self.credits_balance is not None and self.credits_balance < 0:
+            raise ValidationFailed.field("credits_balance", "value_is_out_of_range")
+
+    def credits_for(self, *, cents: int, currency: Currency) -> Decimal:
+        """Credits taken from this wallet for a consumption of `cents`."""
+        credits = cents_to_credits(cents=cents, rate_amount=self.rate_amount, currency=currency)
+        if self.credits_balance is None:
+            return credits
+        if cents >= self.balance_cents:
+            return self.credits_balance
+        return min(credits, self.credits_balance)
 
 
 def application_order(wallets: Sequence[WalletBalance]) -> tuple[WalletBalance, ...]:
