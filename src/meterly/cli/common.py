@@ -17,7 +17,6 @@ from meterly.config import DEFAULT_DATABASE_URL, Settings
 from meterly.domain.errors import DomainError, NotFound, ValidationFailed
 from meterly.services.clock import Clock, clock_for
 from meterly.store.engine import create_engine
-from meterly.store.schema import current_revision
 from meterly.store.uow import Database
 
 DatabaseUrl = Annotated[
@@ -64,6 +63,8 @@ def _codes(codes: object) -> str:
 @contextmanager
 def open_database(database_url: str, *, require_schema: bool = True) -> Iterator[Database]:
     """A Database for one command, disposed of when the command ends."""
+    from meterly.store.schema import current_revision  # imports Alembic: only when needed
+
     database = Database(create_engine(database_url))
     try:
         with reporting_errors():

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import typer
-from alembic.script import ScriptDirectory
 
 from meterly.cli.common import DatabaseUrl, open_database, program, reporting_errors
 from meterly.cli.output import say
 from meterly.config import DEFAULT_DATABASE_URL
-from meterly.store.schema import alembic_config, current_revision, upgrade
+
+# Alembic is imported inside the functions that migrate: other commands start faster.
 
 app = typer.Typer(help="Create, upgrade and inspect the database schema.", no_args_is_help=True)
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    from meterly.store.schema import alembic_config
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def upgrade_schema(database_url: str) -> str | None:
     """Bring the schema to the newest migration (creating it on an empty database)."""
+    from meterly.store.schema import current_revision, upgrade
+
     with open_database(database_url, require_schema=False) as database, reporting_errors():
         upgrade(database.engine)
         return current_revision(database.engine)
@@ -34,6 +40,8 @@ def upgrade_command(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
 @app.command("current")
 def current_command(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
     """Print the schema revision of the database and whether it is the newest."""
+    from meterly.store.schema import current_revision
+
     with open_database(database_url, require_schema=False) as database, reporting_errors():
         revision = current_revision(database.engine)
     head = head_revision()

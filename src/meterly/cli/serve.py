@@ -6,7 +6,6 @@ import os
 from typing import Annotated
 
 import typer
-import uvicorn
 from sqlalchemy.engine import make_url
 
 from meterly.cli.common import DatabaseUrl, settings_for
@@ -40,6 +39,8 @@ def run_server(
     settings: Settings, *, host: str, port: int, workers: int = 1, log: bool = False
 ) -> None:
     """Serve until interrupted. Settings reach the app (and every worker) via METERLY_* vars."""
+    import uvicorn  # imported here: the other commands start faster without it
+
     export_settings(settings, public_url=f"http://{display_host(host)}:{port}")
     backend = make_url(settings.database_url).get_backend_name()
     frozen = f", time frozen at {settings.frozen_time.isoformat()}" if settings.frozen_time else ""
