@@ -1,21 +1,885 @@
-"""Billing: turning closed periods into invoices. Termination lives here because it bills."""
+"""Billing: turning closed periods into invoices, exactly once.
+
+Each billed boundary of a subscription is one unit of work: the invoice, its fees and the
+`invoice_subscriptions` row keyed by (subscription, boundary, reason). A repeated or
+concurrent run hits that unique key, rolls back its unit of work, and bills nothing twice;
+a run killed half-way leaves whole invoices behind and the next run carries on.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from meterly.domain.invoicing import FeeLine, InvoiceTotals, compute_invoice
+from meterly.domain.money import Currency, currency
+from meterly.domain.periods import BillingPeriod, local_date, local_midnight
+from meterly.domain.pricing import commitment_true_up, prorata, spending_minimum_true_up
+from meterly.domain.schedule import (
+    BillingBoundary,
+    FeeSpan,
+    SubscriptionTerms,
+    closed_boundaries,
+    termination_boundary,
+)
+from meterly.domain.subscription_fee import subscription_fee
+from meterly.domain.taxes import Tax as TaxRate
 from meterly.services.clock import Clock
-from meterly.store.tables import Subscription
+from meterly.services.ids import new_id
+from meterly.services.subscriptions import activate_pending, timezone_of
+from meterly.services.usage import ChargeUsage, TaxContext, compute_usage
+from meterly.store.tables import (
+    Customer,
+    Fee,
+    Invoice,
+    InvoiceSubscription,
+    Organization,
+    Subscription,
+)
+from meterly.store.uow import Database
+
+PERIODIC = "subscription_periodic"
+STARTING = "subscription_starting"
+TERMINATING = "subscription_terminating"
+
+
+@dataclass
+class RunReport:
+    """What a billing run did, for the command line's summary table."""
+
+    invoices: list[str] = field(default_factory=list)
+    already_billed: int = 0
+    subscriptions_seen: int = 0
+    activated: int = 0
+    finalized_drafts: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    amount_cents_by_currency: dict[str, int] = field(default_factory=dict)
+
+
+# --- subscription terms ----------------------------------------------------------------
+
+
+def terms_of(session: Session, sub: Subscription) -> SubscriptionTerms:
+    plan = sub.plan
+    return SubscriptionTerms(
+        started_at=sub.started_at or sub.subscription_at,
+        billing_time=sub.billing_time,  # type: ignore[arg-type]
+        interval=plan.interval,  # type: ignore[arg-type]
+        timezone=timezone_of(session, sub),
+        plan_pay_in_advance=plan.pay_in_advance,
+        trial_period_days=plan.trial_period or Decimal(0),
+        bill_charges_monthly=bool(plan.bill_charges_monthly),
+        terminated_at=sub.terminated_at,
+    )
+
+
+# --- the billing run -------------------------------------------------------------------
+
+
+def run(
+    database: Database,
+    *,
+    as_of: datetime,
+    clock: Clock,
+    organization_id: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> RunReport:
+    """Bill every boundary that closed by `as_of` and is not billed yet (catching up)."""
+    report = RunReport()
+    with database.unit_of_work() as session:
+        report.activated = len(
+            activate_pending(session, organization_id=organization_id, clock=_At(as_of))
+        )
+        # Downgrades terminate their predecessor at the boundary: bill those terminations.
+        for sub in _terminated_unbilled(session, organization_id):
+            _bill_termination_in(session, sub, clock=_At(as_of), report=report)
+    with database.unit_of_work() as session:
+        query = select(Subscription.id).where(Subscription.status == "active")
+        if organization_id:
+            query = query.where(Subscription.organization_id == organization_id)
+        ids = list(session.scalars(query.order_by(Subscription.created_at)))
+    report.subscriptions_seen = len(ids)
+    for done, sub_id in enumerate(ids, start=1):
+        _bill_subscription(database, sub_id, as_of=as_of, clock=clock, report=report)
+        if on_progress:
+            on_progress(done, len(ids))
+    report.finalized_drafts = finalize_due_drafts(database, as_of=as_of, clock=clock)
+    return report
+
+
+@dataclass(frozen=True)
+class _At:
+    """A clock fixed at the run's instant: `--as-of` is "now" for everything it bills."""
+
+    instant: datetime
+
+    def now(self) -> datetime:
+        return self.instant
+
+
+def _bill_subscription(
+    database: Database, sub_id: str, *, as_of: datetime, clock: Clock, report: RunReport
+) -> None:
+    with database.unit_of_work() as session:
+        sub = session.get(Subscription, sub_id)
+        assert sub is not None
+        boundaries = closed_boundaries(
+            terms_of(session, sub), after=sub.last_billed_boundary, as_of=as_of
+        )
+    for boundary in boundaries:
+        try:
+            with database.unit_of_work() as session:
+                sub = session.get(Subscription, sub_id)
+                assert sub is not None
+                if sub.last_billed_boundary is not None and boundary.at <= sub.last_billed_boundary:
+                    continue  # another worker got here first
+                invoice = bill_boundary(session, sub=sub, boundary=boundary, clock=clock)
+                sub.last_billed_boundary = boundary.at
+                if invoice is not None:
+                    report.invoices.append(invoice.id)
+                    _tally(report, invoice)
+        except IntegrityError:
+            # The (subscription, boundary) key exists: billed by a concurrent run.
+            report.already_billed += 1
+        except Exception as exc:  # one bad subscription must not stop the run
+            report.errors.append((sub_id, f"{type(exc).__name__}: {exc}"))
+            return
+
+
+def _tally(report: RunReport, invoice: Invoice) -> None:
+    totals = report.amount_cents_by_currency
+    totals[invoice.currency] = totals.get(invoice.currency, 0) + invoice.total_amount_cents
+
+
+def bill_boundary(
+    session: Session, *, sub: Subscription, boundary: BillingBoundary, clock: Clock
+) -> Invoice | None:
+    """The invoice of one boundary: subscription fee and/or the charges of the closed period."""
+    reason = (
+        STARTING
+        if "subscription_start" in boundary.reasons and boundary.charges_period is None
+        else PERIODIC
+    )
+    fees: list[Fee] = []
+    if boundary.subscription_fee is not None:
+        fees.append(
+            _subscription_fee(
+                session, sub, boundary.subscription_fee, terminated=False, upgraded=False
+            )
+        )
+    charges_window = boundary.charges_period
+    if charges_window is not None:
+        fees.extend(_charge_fees(session, sub, charges_window))
+    return _issue(
+        session,
+        sub=sub,
+        fees=fees,
+        boundary=boundary.at,
+        reason=reason,
+        fee_span=boundary.subscription_fee,
+        charges_window=charges_window,
+        clock=clock,
+    )
+
+
+# --- termination -----------------------------------------------------------------------
 
 
 def terminate(session: Session, *, sub: Subscription, clock: Clock, upgrading: bool) -> None:
-    """End an active subscription now.
+    """End an active subscription now and bill its open period at once.
 
-    The open period is billed by the billing clock from `terminated_at` (the termination
-    day is billed; on an upgrade that day goes to the new plan).
+    Closed boundaries not billed yet (a worker that was down) are billed first; then the
+    open period: the termination day is billed; on an upgrade that day goes to the new plan.
     """
     now = clock.now()
+    for boundary in closed_boundaries(
+        terms_of(session, sub), after=sub.last_billed_boundary, as_of=now
+    ):
+        bill_boundary(session, sub=sub, boundary=boundary, clock=clock)
+        sub.last_billed_boundary = boundary.at
     sub.status = "terminated"
     sub.terminated_at = now
     sub.updated_at = now
     session.flush()
+    _bill_termination(session, sub, clock=clock, upgraded=upgrading)
+    _enqueue(session, sub.organization_id, "subscription.terminated", "subscription", sub.id, clock)
+
+
+def _terminated_unbilled(session: Session, organization_id: str | None) -> list[Subscription]:
+    billed = select(InvoiceSubscription.subscription_id).where(
+        InvoiceSubscription.invoicing_reason == TERMINATING
+    )
+    query = select(Subscription).where(
+        Subscription.status == "terminated",
+        Subscription.terminated_at.is_not(None),
+        Subscription.on_termination_invoice == "generate",
+        Subscription.id.not_in(billed),
+    )
+    if organization_id:
+        query = query.where(Subscription.organization_id == organization_id)
+    return list(session.scalars(query))
+
+
+def _bill_termination_in(
+    session: Session, sub: Subscription, *, clock: Clock, report: RunReport
+) -> None:
+    invoice = _bill_termination(session, sub, clock=clock, upgraded=False)
+    if invoice is not None:
+        report.invoices.append(invoice.id)
+        _tally(report, invoice)
+
+
+def _bill_termination(
+    session: Session, sub: Subscription, *, clock: Clock, upgraded: bool
+) -> Invoice | None:
+    if sub.on_termination_invoice == "skip" or sub.terminated_at is None:
+        return None
+    terms = terms_of(session, sub)
+    ending = termination_boundary(terms, sub.terminated_at, upgraded=upgraded)
+    fees: list[Fee] = []
+    if ending.subscription_fee is not None:
+        fees.append(
+            _subscription_fee(
+                session, sub, ending.subscription_fee, terminated=True, upgraded=upgraded
+            )
+        )
+    if ending.charges_period is not None:
+        fees.extend(_charge_fees(session, sub, ending.charges_period))
+    return _issue(
+        session,
+        sub=sub,
+        fees=fees,
+        boundary=ending.at,
+        reason=TERMINATING,
+        fee_span=ending.subscription_fee,
+        charges_window=ending.charges_period,
+        clock=clock,
+    )
+
+
+# --- fees ------------------------------------------------------------------------------
+
+
+def _subscription_fee(
+    session: Session, sub: Subscription, span: FeeSpan, *, terminated: bool, upgraded: bool
+) -> Fee:
+    plan = sub.plan
+    terms = terms_of(session, sub)
+    amount = subscription_fee(
+        plan_amount_cents=plan.amount_cents,
+        interval=plan.interval,
+        period=span.full_period,
+        billed_from=span.billed.start,
+        billed_to=span.billed.end,
+        timezone=terms.timezone,
+        pay_in_advance=plan.pay_in_advance,
+        billing_time=sub.billing_time,
+        is_first_period=span.is_first_period,
+        trial_end=terms.trial_ends_at,
+        terminated=terminated,
+        upgraded=upgraded,
+    )
+    cur = currency(plan.amount_currency)
+    precise_major = amount.precise_amount_cents / cur.subunit_to_unit
+    return _fee(
+        sub,
+        fee_type="subscription",
+        item={
+            "type": "subscription",
+            "code": plan.code,
+            "name": plan.name,
+            "description": plan.description,
+            "invoice_display_name": plan.invoice_display_name or plan.name,
+            "filters": None,
+            "filter_invoice_display_name": None,
+            "lago_item_id": sub.id,
+            "item_type": "Subscription",
+            "grouped_by": {},
+        },
+        amount_cents=amount.amount_cents,
+        precise_amount_cents=amount.precise_amount_cents,
+        units=Decimal(1),
+        unit_amount_cents=amount.amount_cents,
+        precise_unit_amount=precise_major,
+        from_=span.billed.start,
+        to=span.billed.end,
+        pay_in_advance=plan.pay_in_advance,
+        explanation=[
+            {
+                "label": f"{amount.days} of {amount.full_period_days} days",
+                "units": str(amount.days),
+                "unit_price": str(
+                    Decimal(plan.amount_cents) / cur.subunit_to_unit / amount.full_period_days
+                ),
+                "flat_amount": "0",
+                "amount": str(precise_major),
+            }
+        ],
+        amount_details={
+            "plan_amount_cents": plan.amount_cents,
+            "days": amount.days,
+            "full_period_days": amount.full_period_days,
+        },
+    )
+
+
+def _charge_fees(session: Session, sub: Subscription, window: BillingPeriod) -> list[Fee]:
+    from meterly.domain.periods import charges_period_containing
+
+    full = charges_period_containing(
+        window.start,
+        interval=sub.plan.interval,
+        billing_time=sub.billing_time,
+        anchor=sub.subscription_at,
+        timezone=window.timezone,
+        bill_charges_monthly=bool(sub.plan.bill_charges_monthly),
+    )
+    usage = compute_usage(
+        session,
+        sub=sub,
+        window=window,
+        full_period_days=full.days,
+        include=lambda c: not c.pay_in_advance,
+        apply_taxes=False,
+    )
+    fees: list[Fee] = []
+    for charge_usage in usage.charges:
+        fees.extend(_fees_of_charge(sub, charge_usage, window))
+        fees.extend(_spending_minimum(sub, charge_usage, window, full))
+    return fees
+
+
+def _fees_of_charge(sub: Subscription, usage: ChargeUsage, window: BillingPeriod) -> list[Fee]:
+    charge, metric = usage.charge, usage.charge.billable_metric
+    fees = []
+    for bucket in usage.buckets:
+        charge_filter = bucket.charge_filter
+        fees.append(
+            _fee(
+                sub,
+                fee_type="charge",
+                item={
+                    "type": "charge",
+                    "code": metric.code,
+                    "name": metric.name,
+                    "description": metric.description,
+                    "invoice_display_name": charge.invoice_display_name or metric.name,
+                    "filters": dict(charge_filter.values) if charge_filter else None,
+                    "filter_invoice_display_name": charge_filter.invoice_display_name
+                    if charge_filter
+                    else None,
+                    "lago_item_id": metric.id,
+                    "item_type": "BillableMetric",
+                    "grouped_by": dict(bucket.grouped_by),
+                },
+                amount_cents=bucket.fee.amount_cents,
+                precise_amount_cents=bucket.fee.precise_amount_cents,
+                units=bucket.fee.units,
+                unit_amount_cents=bucket.fee.unit_amount_cents,
+                precise_unit_amount=bucket.fee.precise_unit_amount,
+                from_=window.start,
+                to=window.end,
+                charge_id=charge.id,
+                charge_filter_id=charge_filter.id if charge_filter else None,
+                events_count=bucket.events_count,
+                total_aggregated_units=bucket.units,
+                amount_details=dict(bucket.priced.amount_details),
+                explanation=[
+                    {
+                        "label": line.label,
+                        "units": str(line.units),
+                        "unit_price": str(line.unit_price),
+                        "flat_amount": str(line.flat_amount),
+                        "amount": str(line.amount),
+                    }
+                    for line in bucket.priced.lines
+                ],
+                properties=dict(charge_filter.properties if charge_filter else charge.properties),
+            )
+        )
+    return fees
+
+
+def _spending_minimum(
+    sub: Subscription, usage: ChargeUsage, window: BillingPeriod, full: BillingPeriod
+) -> list[Fee]:
+    charge = usage.charge
+    if not charge.min_amount_cents:
+        return []
+    ratio = prorata(days_used=window.days, days_in_period=full.days)
+    true_up = spending_minimum_true_up(
+        fees_amount_cents=usage.amount_cents,
+        min_amount_cents=charge.min_amount_cents,
+        prorata=ratio,
+    )
+    if true_up <= 0:
+        return []
+    metric = charge.billable_metric
+    return [
+        _fee(
+            sub,
+            fee_type="charge",
+            item={
+                "type": "charge",
+                "code": metric.code,
+                "name": f"{metric.name} (true-up)",
+                "description": "Spending minimum true-up",
+                "invoice_display_name": f"{charge.invoice_display_name or metric.name} - true-up",
+                "filters": None,
+                "filter_invoice_display_name": None,
+                "lago_item_id": metric.id,
+                "item_type": "BillableMetric",
+                "grouped_by": {},
+            },
+            amount_cents=true_up,
+            precise_amount_cents=Decimal(true_up),
+            units=Decimal(1),
+            unit_amount_cents=true_up,
+            precise_unit_amount=Decimal(true_up)
+            / currency(sub.plan.amount_currency).subunit_to_unit,
+            from_=window.start,
+            to=window.end,
+            charge_id=charge.id,
+            amount_details={"min_amount_cents": charge.min_amount_cents, "prorata": str(ratio)},
+            explanation=[
+                {
+                    "label": "Spending minimum",
+                    "units": "1",
+                    "unit_price": str(true_up),
+                    "flat_amount": "0",
+                    "amount": str(true_up),
+                }
+            ],
+        )
+    ]
+
+
+def _commitment_fee(
+    sub: Subscription, fees: list[Fee], span: FeeSpan | None, window: BillingPeriod | None
+) -> Fee | None:
+    commitment = sub.plan.minimum_commitment
+    if not commitment or not commitment.get("amount_cents") or span is None:
+        return None
+    ratio = prorata(days_used=span.billed.days, days_in_period=span.full_period.days)
+    total = sum(f.amount_cents for f in fees if f.fee_type in ("subscription", "charge"))
+    true_up = commitment_true_up(
+        fees_amount_cents=total,
+        commitment_amount_cents=int(commitment["amount_cents"]),
+        prorata=ratio,
+    )
+    if true_up <= 0:
+        return None
+    cur = currency(sub.plan.amount_currency)
+    return _fee(
+        sub,
+        fee_type="commitment",
+        item={
+            "type": "commitment",
+            "code": "minimum_commitment",
+            "name": commitment.get("invoice_display_name") or "Minimum commitment true-up",
+            "description": None,
+            "invoice_display_name": commitment.get("invoice_display_name")
+            or "Minimum commitment true-up",
+            "filters": None,
+            "filter_invoice_display_name": None,
+            "lago_item_id": commitment.get("lago_id") or sub.plan.id,
+            "item_type": "Commitment",
+            "grouped_by": {},
+        },
+        amount_cents=true_up,
+        precise_amount_cents=Decimal(true_up),
+        units=Decimal(1),
+        unit_amount_cents=true_up,
+        precise_unit_amount=Decimal(true_up) / cur.subunit_to_unit,
+        from_=span.billed.start,
+        to=span.billed.end,
+        amount_details={
+            "commitment_amount_cents": commitment["amount_cents"],
+            "prorata": str(ratio),
+        },
+        explanation=[],
+    )
+
+
+def _fee(
+    sub: Subscription,
+    *,
+    fee_type: str,
+    item: dict[str, Any],
+    amount_cents: int,
+    precise_amount_cents: Decimal,
+    units: Decimal,
+    unit_amount_cents: int,
+    precise_unit_amount: Decimal,
+    from_: datetime | None,
+    to: datetime | None,
+    charge_id: str | None = None,
+    charge_filter_id: str | None = None,
+    events_count: int | None = None,
+    total_aggregated_units: Decimal | None = None,
+    amount_details: dict[str, Any] | None = None,
+    explanation: list[Any] | None = None,
+    properties: dict[str, Any] | None = None,
+    pay_in_advance: bool = False,
+) -> Fee:
+    return Fee(
+        id=new_id(),
+        organization_id=sub.organization_id,
+        customer_id=sub.customer_id,
+        subscription_id=sub.id,
+        charge_id=charge_id,
+        charge_filter_id=charge_filter_id,
+        fee_type=fee_type,
+        item=item,
+        pay_in_advance=pay_in_advance,
+        invoiceable=True,
+        currency=sub.plan.amount_currency,
+        amount_cents=amount_cents,
+        precise_amount_cents=precise_amount_cents,
+        unit_amount_cents=unit_amount_cents,
+        precise_unit_amount=precise_unit_amount,
+        units=units,
+        total_aggregated_units=total_aggregated_units,
+        events_count=events_count,
+        amount_details=amount_details or {},
+        explanation=explanation or [],
+        properties=properties or {},
+        applied_taxes=[],
+        payment_status="pending",
+        from_datetime=from_,
+        to_datetime=to,
+    )
+
+
+# --- issuing ---------------------------------------------------------------------------
+
+
+def _issue(
+    session: Session,
+    *,
+    sub: Subscription,
+    fees: list[Fee],
+    boundary: datetime,
+    reason: str,
+    fee_span: FeeSpan | None,
+    charges_window: BillingPeriod | None,
+    clock: Clock,
+) -> Invoice | None:
+    if not fees and fee_span is None and charges_window is None:
+        return None
+    commitment = (
+        _commitment_fee(sub, fees, fee_span, charges_window) if reason != STARTING else None
+    )
+    if commitment is not None:
+        fees.append(commitment)
+    customer: Customer = sub.customer
+    org = session.get(Organization, sub.organization_id)
+    assert org is not None
+    tz = timezone_of(session, sub)
+    now = clock.now()
+    issuing_day = local_date(boundary, timezone=tz)
+    term = (
+        customer.net_payment_term if customer.net_payment_term is not None else org.net_payment_term
+    )
+    grace = (
+        customer.invoice_grace_period
+        if customer.invoice_grace_period is not None
+        else org.invoice_grace_period
+    )
+    invoice = Invoice(
+        id=new_id(),
+        organization_id=sub.organization_id,
+        customer_id=sub.customer_id,
+        invoice_type="subscription",
+        status="draft",
+        payment_status="pending",
+        currency=sub.plan.amount_currency,
+        issuing_date=local_midnight(issuing_day, timezone="UTC"),
+        payment_due_date=local_midnight(issuing_day + timedelta(days=term), timezone="UTC"),
+        net_payment_term=term,
+        breakdown={},
+        invoice_metadata=[],
+        finalize_at=boundary + timedelta(days=grace) if grace else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(invoice)
+    session.flush()
+    session.add(
+        InvoiceSubscription(
+            id=new_id(),
+            invoice_id=invoice.id,
+            subscription_id=sub.id,
+            boundary=boundary,
+            invoicing_reason=reason,
+            from_datetime=fee_span.billed.start
+            if fee_span
+            else (charges_window.start if charges_window else None),
+            to_datetime=fee_span.billed.end
+            if fee_span
+            else (charges_window.end if charges_window else None),
+            charges_from_datetime=charges_window.start if charges_window else None,
+            charges_to_datetime=charges_window.end if charges_window else None,
+            created_at=now,
+        )
+    )
+    # The key above is checked now, before any more work: a concurrent run fails here.
+    session.flush()
+    for position, fee in enumerate(fees):
+        fee.invoice_id = invoice.id
+        fee.position = position
+        fee.created_at = now
+        fee.updated_at = now
+        session.add(fee)
+    session.flush()
+    apply_waterfall(
+        session,
+        invoice=invoice,
+        fees=fees,
+        taxes=TaxContext.for_customer(session, customer, sub.plan),
+    )
+    _settle(session, invoice=invoice, customer=customer, org=org, clock=clock, grace=grace)
+    return invoice
+
+
+def _fee_taxes(fee: Fee, taxes: TaxContext) -> tuple[TaxRate, ...]:
+    if fee.fee_type == "charge" and fee.charge_id:
+        charge = fee_charge(fee)
+        if charge is not None:
+            return taxes.for_charge(charge)
+    if fee.fee_type == "commitment":
+        return taxes.for_fee_type("commitment")
+    return taxes.for_fee_type(fee.fee_type)
+
+
+def fee_charge(fee: Fee) -> Any:
+    from sqlalchemy.orm import object_session
+
+    from meterly.store.tables import Charge
+
+    session = object_session(fee)
+    return session.get(Charge, fee.charge_id) if session and fee.charge_id else None
+
+
+def apply_waterfall(
+    session: Session, *, invoice: Invoice, fees: Iterable[Fee], taxes: TaxContext
+) -> InvoiceTotals:
+    """Run Lago's waterfall over the invoice's fees and store every step on the rows."""
+    fee_list = list(fees)
+    cur: Currency = currency(invoice.currency)
+    lines = [
+        FeeLine(
+            id=f.id,
+            fee_type=f.fee_type,
+            amount_cents=f.amount_cents,
+            precise_amount_cents=f.precise_amount_cents,
+            plan_code=None,
+            billable_metric_code=f.item.get("code") if f.fee_type == "charge" else None,
+            taxes=_fee_taxes(f, taxes),
+        )
+        for f in fee_list
+    ]
+    totals = compute_invoice(currency=cur, fees=lines)
+    by_id = {r.fee_id: r for r in totals.fees}
+    for fee in fee_list:
+        result = by_id[fee.id]
+        fee.precise_coupons_amount_cents = result.precise_coupons_amount_cents
+        fee.taxes_amount_cents = result.taxes_amount_cents
+        fee.taxes_precise_amount_cents = result.taxes_precise_amount_cents
+        fee.taxes_rate = result.taxes_rate
+        fee.applied_taxes = [
+            {
+                "tax_code": a.tax.code,
+                "tax_name": a.tax.name,
+                "tax_rate": str(a.tax.rate),
+                "tax_description": a.tax.description,
+                "amount_cents": a.amount_cents,
+                "precise_amount_cents": str(a.precise_amount_cents),
+            }
+            for a in result.taxes.applied
+        ]
+    invoice.fees_amount_cents = totals.fees_amount_cents
+    invoice.progressive_billing_credit_amount_cents = totals.progressive_billing_credit_amount_cents
+    invoice.coupons_amount_cents = totals.coupons_amount_cents
+    invoice.sub_total_excluding_taxes_amount_cents = totals.sub_total_excluding_taxes_amount_cents
+    invoice.taxes_amount_cents = totals.taxes_amount_cents
+    invoice.sub_total_including_taxes_amount_cents = totals.sub_total_including_taxes_amount_cents
+    invoice.credit_notes_amount_cents = totals.credit_notes_amount_cents
+    invoice.prepaid_credit_amount_cents = totals.prepaid_credit_amount_cents
+    invoice.total_amount_cents = totals.total_amount_cents
+    invoice.breakdown = {
+        "applied_taxes": [
+            {
+                "tax_code": t.tax.code,
+                "tax_name": t.tax.name,
+                "tax_rate": str(t.tax.rate),
+                "tax_description": t.tax.description,
+                "amount_cents": t.amount_cents,
+                "precise_amount_cents": str(t.precise_amount_cents),
+                "fees_amount_cents": t.base_amount_cents,
+            }
+            for t in totals.applied_taxes
+        ],
+        "credits": [],
+        "wallets": [],
+        "rounding": "half_up",
+    }
+    return totals
+
+
+def _settle(
+    session: Session,
+    *,
+    invoice: Invoice,
+    customer: Customer,
+    org: Organization,
+    clock: Clock,
+    grace: int,
+) -> None:
+    """Finalize at once, or keep a draft through the grace period; skip empty ones if asked."""
+    if invoice.total_amount_cents == 0 and not _finalize_zero(customer, org):
+        invoice.status = "closed"
+        return
+    if grace:
+        _enqueue(session, invoice.organization_id, "invoice.drafted", "invoice", invoice.id, clock)
+        return
+    finalize(session, invoice=invoice, clock=clock)
+
+
+def _finalize_zero(customer: Customer, org: Organization) -> bool:
+    setting = customer.finalize_zero_amount_invoice
+    if setting == "skip":
+        return False
+    if setting == "finalize":
+        return True
+    return org.finalize_zero_amount_invoice
+
+
+def finalize(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
+    """Numbering and finalization live in services/invoices.py."""
+    from meterly.services import invoices
+
+    return invoices.finalize(session, invoice=invoice, clock=clock)
+
+
+def _enqueue(
+    session: Session,
+    organization_id: str,
+    webhook_type: str,
+    object_type: str,
+    object_id: str,
+    clock: Clock,
+) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("meterly.services.webhooks") is None:
+        return
+    from meterly.services import webhooks
+
+    webhooks.enqueue(
+        session,
+        organization_id=organization_id,
+        webhook_type=webhook_type,
+        object_type=object_type,
+        object_id=object_id,
+        clock=clock,
+    )
+
+
+# --- drafts ----------------------------------------------------------------------------
+
+
+def refresh_draft(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
+    """Recompute a draft's fees from the events (late events are picked up)."""
+    from meterly.domain.errors import NotAllowed
+
+    if invoice.status != "draft":
+        raise NotAllowed("invoice_not_draft")
+    now = clock.now()
+    for period in invoice.periods:
+        sub = session.get(Subscription, period.subscription_id)
+        if sub is None:
+            continue
+        old = [
+            f
+            for f in invoice.fees
+            if f.subscription_id == sub.id and f.fee_type in ("charge", "commitment")
+        ]
+        for fee in old:
+            fee.deleted_at = now
+        session.flush()
+        if period.charges_from_datetime is None or period.charges_to_datetime is None:
+            continue
+        window = BillingPeriod(
+            start=period.charges_from_datetime,
+            end=period.charges_to_datetime,
+            timezone=timezone_of(session, sub),
+        )
+        new_fees = _charge_fees(session, sub, window)
+        position = len(invoice.fees)
+        for offset, fee in enumerate(new_fees):
+            fee.invoice_id, fee.position, fee.created_at, fee.updated_at = (
+                invoice.id,
+                position + offset,
+                now,
+                now,
+            )
+            session.add(fee)
+    session.flush()
+    session.refresh(invoice)
+    recompute_totals(session, invoice=invoice, clock=clock)
+    return invoice
+
+
+def recompute_totals(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
+    customer = session.get(Customer, invoice.customer_id)
+    assert customer is not None
+    plan = None
+    if invoice.periods:
+        sub = session.get(Subscription, invoice.periods[0].subscription_id)
+        plan = sub.plan if sub else None
+    session.refresh(invoice)
+    apply_waterfall(
+        session,
+        invoice=invoice,
+        fees=invoice.fees,
+        taxes=TaxContext.for_customer(session, customer, plan),
+    )
+    invoice.updated_at = clock.now()
+    return invoice
+
+
+def finalize_due_drafts(database: Database, *, as_of: datetime, clock: Clock) -> int:
+    """Drafts whose grace period ended: refresh with late events, then finalize."""
+    with database.unit_of_work() as session:
+        ids = list(
+            session.scalars(
+                select(Invoice.id).where(
+                    Invoice.status == "draft",
+                    Invoice.finalize_at.is_not(None),
+                    Invoice.finalize_at <= as_of,
+                )
+            )
+        )
+    done = 0
+    for invoice_id in ids:
+        with database.unit_of_work() as session:
+            invoice = session.get(
+                Invoice,
+                invoice_id,
+                with_for_update=session.bind is not None
+                and session.get_bind().dialect.name == "postgresql",
+            )
+            if invoice is None or invoice.status != "draft":
+                continue
+            refresh_draft(session, invoice=invoice, clock=clock)
+            finalize(session, invoice=invoice, clock=clock)
+            done += 1
+    return done

@@ -39,9 +39,9 @@ def render(
         period = subs.current_period(session, row, at=now_clock.now())
     plan_body = None
     if with_plan:
-        from meterly.api.schemas.plans import plan as plan_schema
+        from meterly.api.schemas.plans import plan_payload
 
-        plan_body = plan_schema(session, row.plan)
+        plan_body = plan_payload(session, row.plan, with_counters=False)
     return subscription(
         row,
         period=period,
