@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from meterly.cli import db, keys, orgs, quickstart, serve
+from meterly.cli import billing, db, keys, orgs, quickstart, serve
 
 app = typer.Typer(
     name="meterly",
@@ -23,6 +23,8 @@ app = typer.Typer(
 # Single commands.
 app.command("serve")(serve.serve)
 app.command("quickstart")(quickstart.quickstart)
+app.command("bill")(billing.bill)
+app.command("worker")(billing.worker)
 
 # Groups of subcommands.
 app.add_typer(db.app, name="db")
