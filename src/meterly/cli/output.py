@@ -6,6 +6,7 @@ never wrapped, so scripts can `grep '^key:'` or `cut -f1`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -18,7 +19,11 @@ console = Console()
 
 
 def on_terminal() -> bool:
-    return console.is_terminal
+    """Whether stdout is a terminal (not Rich's guess, which FORCE_COLOR can sway)."""
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def show_fields(
