@@ -100,13 +100,14 @@ def clock() -> FrozenClock:
 class ApiClient:
     """A TestClient bound to one organization's key, with Lago-ish helpers."""
 
-    def __init__(self, client: object, key: str, org_id: str) -> None:
+    def __init__(self, client: object, key: str, org_id: str, database: object = None) -> None:
         from fastapi.testclient import TestClient
 
         assert isinstance(client, TestClient)
         self.client = client
         self.key = key
         self.org_id = org_id
+        self.database = database
         self.headers = {"Authorization": f"Bearer {key}"}
 
     def get(self, path: str, **kw: object) -> object:
@@ -146,5 +147,5 @@ def api(db_url: str, clock: FrozenClock) -> Iterator[ApiClient]:
     """The API on a fresh database of each backend, with one organization and its key."""
     client, (secret, org_id, database) = build_api(db_url, clock)  # type: ignore[misc]
     with client:  # type: ignore[attr-defined]
-        yield ApiClient(client, secret, org_id)
+        yield ApiClient(client, secret, org_id, database)
     database.engine.dispose()  # type: ignore[attr-defined]

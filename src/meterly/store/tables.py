@@ -393,7 +393,18 @@ class InvoiceSubscription(Base):
     """
 
     __tablename__ = "invoice_subscriptions"
-    __table_args__ = (UniqueConstraint("subscription_id", "boundary", "invoicing_reason"),)
+    __table_args__ = (
+        # Pay-in-advance invoices are keyed by their fee's event instead (see Fee).
+        Index(
+            "uq_invoice_subscriptions_period",
+            "subscription_id",
+            "boundary",
+            "invoicing_reason",
+            unique=True,
+            sqlite_where=text("invoicing_reason <> 'in_advance_charge'"),
+            postgresql_where=text("invoicing_reason <> 'in_advance_charge'"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(UUID, primary_key=True)
     invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
@@ -413,6 +424,16 @@ class Fee(Base):
     __tablename__ = "fees"
     __table_args__ = (
         Index("ix_fees_subscription", "subscription_id", "charge_id"),
+        # One pay-in-advance fee per event and charge: processing an event twice is a no-op.
+        Index(
+            "uq_fees_advance_event",
+            "subscription_id",
+            "charge_id",
+            "event_transaction_id",
+            unique=True,
+            sqlite_where=text("event_transaction_id IS NOT NULL"),
+            postgresql_where=text("event_transaction_id IS NOT NULL"),
+        ),
         Index("ix_fees_org_created", "organization_id", "created_at"),
     )
 
