@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# METERLY_DATABASE_URL=postgresql://... make run  serves another database; METERLY_FROZEN_TIME works too.
 run: $(STAMP)
-	$(BIN)/meterly quickstart --database-url "sqlite:///var/meterly.db" --port 3000
+	$(BIN)/meterly quickstart --database-url "$${METERLY_DATABASE_URL:-sqlite:///var/meterly.db}" --port 3000
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
