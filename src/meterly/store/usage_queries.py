@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -178,6 +178,11 @@ class _Properties:
 
     def typed_null_number(self) -> ColumnElement[Any]:
         return sa.cast(sa.null(), sa.Numeric()) if self.postgres else sa.null()
+
+
+def _exact_sum(*values: Decimal) -> Decimal:
+    with localcontext(prec=60):
+        return sum(values, _ZERO)
 
 
 def _dec(value: object) -> Decimal | None:
@@ -509,7 +514,7 @@ def _result(
     prior = (_dec(values[label + "prior"]) or _ZERO) if req.includes_prior else _ZERO
 
     if kind is AggregationType.SUM:
-        full = prior + total
+        full = _exact_sum(prior, total)
         if req.prorated:
             units = prorated_sum_units(
                 [(req.window_from, prior), *numeric],
@@ -538,7 +543,7 @@ def _result(
             events_count=count,
             event_values=event_values,
             precise_total_amount_cents=precise,
-            current_value=prior + total,
+            current_value=_exact_sum(prior, total),
         )
 
     if kind is AggregationType.MAX:
