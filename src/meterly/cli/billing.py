@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from meterly.cli.common import DEFAULT_URL, DatabaseUrl, clock_from_env, fail, open_database
-from meterly.cli.output import say, show_table
+from meterly.cli.output import on_terminal, say, show_table
 from meterly.config import parse_instant
 from meterly.domain.money import currency, from_minor
 from meterly.services import billing
@@ -41,7 +41,7 @@ def bill(
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             transient=True,
-            disable=None,
+            disable=not on_terminal(),
         ) as progress,
     ):
         task = progress.add_task("subscriptions", total=None)

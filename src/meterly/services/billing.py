@@ -107,6 +107,7 @@ def run(
         ids = list(session.scalars(query.order_by(Subscription.created_at)))
     report.subscriptions_seen = len(ids)
     for done, sub_id in enumerate(ids, start=1):
+        _bill_advance_charges(database, sub_id, as_of=as_of, report=report)
         _bill_subscription(database, sub_id, as_of=as_of, clock=clock, report=report)
         if on_progress:
             on_progress(done, len(ids))
@@ -209,7 +210,7 @@ def terminate(session: Session, *, sub: Subscription, clock: Clock, upgrading: b
     sub.updated_at = now
     session.flush()
     _bill_termination(session, sub, clock=clock, upgraded=upgrading)
-    _enqueue(session, sub.organization_id, "subscription.terminated", "subscription", sub.id, clock)
+    enqueue(session, sub.organization_id, "subscription.terminated", "subscription", sub.id, clock)
 
 
 def _terminated_unbilled(session: Session, organization_id: str | None) -> list[Subscription]:
@@ -748,7 +749,7 @@ def _settle(
         invoice.status = "closed"
         return
     if grace:
-        _enqueue(session, invoice.organization_id, "invoice.drafted", "invoice", invoice.id, clock)
+        enqueue(session, invoice.organization_id, "invoice.drafted", "invoice", invoice.id, clock)
         return
     finalize(session, invoice=invoice, clock=clock)
 
@@ -769,7 +770,7 @@ def finalize(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
     return invoices.finalize(session, invoice=invoice, clock=clock)
 
 
-def _enqueue(
+def enqueue(
     session: Session,
     organization_id: str,
     webhook_type: str,
@@ -791,6 +792,101 @@ def _enqueue(
         object_id=object_id,
         clock=clock,
     )
+
+
+# --- pay-in-advance charges ------------------------------------------------------------
+
+
+def issue_advance_invoice(
+    session: Session, *, sub: Subscription, fee: Fee, clock: Clock
+) -> Invoice:
+    """An invoiceable pay-in-advance fee gets its own invoice at once (Lago's in_advance_charge)."""
+    customer: Customer = sub.customer
+    org = session.get(Organization, sub.organization_id)
+    assert org is not None
+    now = clock.now()
+    issuing_day = local_date(now, timezone=timezone_of(session, sub))
+    term = (
+        customer.net_payment_term if customer.net_payment_term is not None else org.net_payment_term
+    )
+    invoice = Invoice(
+        id=new_id(),
+        organization_id=sub.organization_id,
+        customer_id=sub.customer_id,
+        invoice_type="subscription",
+        status="draft",
+        payment_status="pending",
+        currency=fee.currency,
+        issuing_date=local_midnight(issuing_day, timezone="UTC"),
+        payment_due_date=local_midnight(issuing_day + timedelta(days=term), timezone="UTC"),
+        net_payment_term=term,
+        breakdown={},
+        invoice_metadata=[],
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(invoice)
+    session.flush()
+    session.add(
+        InvoiceSubscription(
+            id=new_id(),
+            invoice_id=invoice.id,
+            subscription_id=sub.id,
+            boundary=fee.from_datetime or now,
+            invoicing_reason="in_advance_charge",
+            from_datetime=fee.from_datetime,
+            to_datetime=fee.to_datetime,
+            charges_from_datetime=fee.from_datetime,
+            charges_to_datetime=fee.to_datetime,
+            created_at=now,
+        )
+    )
+    fee.invoice_id = invoice.id
+    session.flush()
+    apply_waterfall(
+        session,
+        invoice=invoice,
+        fees=[fee],
+        taxes=TaxContext.for_customer(session, customer, sub.plan),
+    )
+    _settle(session, invoice=invoice, customer=customer, org=org, clock=clock, grace=0)
+    return invoice
+
+
+def tax_standalone_fee(session: Session, *, sub: Subscription, fee: Fee) -> None:
+    """A non-invoiceable fee still carries its taxes (Lago shows them on GET /fees)."""
+    from meterly.domain.taxes import tax_fee
+
+    taxes = TaxContext.for_customer(session, sub.customer, sub.plan)
+    result = tax_fee(base_amount_cents=Decimal(fee.amount_cents), taxes=_fee_taxes(fee, taxes))
+    fee.taxes_amount_cents = result.amount_cents
+    fee.taxes_precise_amount_cents = result.precise_amount_cents
+    fee.taxes_rate = result.taxes_rate
+    fee.applied_taxes = [
+        {
+            "tax_code": a.tax.code,
+            "tax_name": a.tax.name,
+            "tax_rate": str(a.tax.rate),
+            "tax_description": a.tax.description,
+            "amount_cents": a.amount_cents,
+            "precise_amount_cents": str(a.precise_amount_cents),
+        }
+        for a in result.applied
+    ]
+
+
+def _bill_advance_charges(
+    database: Database, sub_id: str, *, as_of: datetime, report: RunReport
+) -> None:
+    from meterly.services import advance
+
+    with database.unit_of_work() as session:
+        sub = session.get(Subscription, sub_id)
+        if sub is None or not advance.advance_charges(sub):
+            return
+        for fee in advance.process_subscription(session, sub=sub, clock=_At(as_of)):
+            if fee.invoice_id:
+                report.invoices.append(fee.invoice_id)
 
 
 # --- drafts ----------------------------------------------------------------------------

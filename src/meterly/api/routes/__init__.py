@@ -7,8 +7,11 @@ from meterly.api.routes import (
     customers,
     events,
     organizations,
+    plans,
     subscriptions,
+    taxes,
     usage,
+    webhook_endpoints,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -18,4 +21,7 @@ ROUTERS: list[APIRouter] = [
     events.router,
     subscriptions.router,
     usage.router,
+    plans.router,
+    taxes.router,
+    webhook_endpoints.router,
 ]

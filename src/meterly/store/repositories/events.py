@@ -88,3 +88,33 @@ def list_page(
         .limit(per_page)
     )
     return list(rows.mappings()), total
+
+
+def events_in_window(
+    conn: Connection,
+    *,
+    organization_id: str,
+    external_subscription_id: str,
+    codes: Sequence[str],
+    window_from: datetime,
+    window_to: datetime,
+) -> list[RowMapping]:
+    """The events of some metric codes of one subscription in a window, in time order."""
+    query = (
+        select(
+            events.c.transaction_id,
+            events.c.code,
+            events.c.timestamp,
+            events.c.properties,
+            events.c.precise_total_amount_cents,
+        )
+        .where(
+            events.c.organization_id == organization_id,
+            events.c.external_subscription_id == external_subscription_id,
+            events.c.code.in_(list(codes)),
+            events.c.timestamp >= window_from,
+            events.c.timestamp <= window_to,
+        )
+        .order_by(events.c.timestamp, events.c.transaction_id)
+    )
+    return list(conn.execute(query).mappings())
