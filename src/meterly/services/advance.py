@@ -170,8 +170,25 @@ def _store_fee(
 ) -> Fee | None:
     from meterly.services import billing
 
+    fee = build_fee(sub, priced, now=now)
+    try:
+        with session.begin_nested():
+            session.add(fee)
+            session.flush()
+    except IntegrityError:
+        return None  # another worker billed this event
+    if priced.charge.invoiceable:
+        billing.issue_advance_invoice(session, sub=sub, fee=fee, clock=_Fixed(now))
+    else:
+        billing.tax_standalone_fee(session, sub=sub, fee=fee)
+    billing.enqueue(session, sub.organization_id, "fee.created", "fee", fee.id, _Fixed(now))
+    return fee
+
+
+def build_fee(sub: Subscription, priced: AdvanceFee, *, now: datetime) -> Fee:
+    """The fee row of one priced event (not added to the session)."""
     charge, metric = priced.charge, priced.charge.billable_metric
-    fee = Fee(
+    return Fee(
         id=new_id(),
         organization_id=sub.organization_id,
         customer_id=sub.customer_id,
@@ -211,21 +228,13 @@ def _store_fee(
         payment_status="pending",
         from_datetime=priced.event.timestamp,
         to_datetime=priced.event.timestamp,
+        precise_coupons_amount_cents=Decimal(0),
+        taxes_amount_cents=0,
+        taxes_precise_amount_cents=Decimal(0),
+        taxes_rate=Decimal(0),
         created_at=now,
         updated_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(fee)
-            session.flush()
-    except IntegrityError:
-        return None  # another worker billed this event
-    if charge.invoiceable:
-        billing.issue_advance_invoice(session, sub=sub, fee=fee, clock=_Fixed(now))
-    else:
-        billing.tax_standalone_fee(session, sub=sub, fee=fee)
-    billing.enqueue(session, sub.organization_id, "fee.created", "fee", fee.id, _Fixed(now))
-    return fee
 
 
 @dataclass(frozen=True)
@@ -274,3 +283,17 @@ def estimate(
             if priced.event is candidate:
                 results.append((priced, sub))
     return results
+
+
+def estimate_fees(
+    session: Session, *, organization_id: str, raw: Mapping[str, Any], clock: Clock
+) -> list[tuple[Fee, Subscription]]:
+    """Fee rows (with taxes, never stored) that the event would create."""
+    from meterly.services import billing
+
+    rows = []
+    for priced, sub in estimate(session, organization_id=organization_id, raw=raw, clock=clock):
+        fee = build_fee(sub, priced, now=clock.now())
+        billing.tax_standalone_fee(session, sub=sub, fee=fee)
+        rows.append((fee, sub))
+    return rows

@@ -49,6 +49,30 @@ def batch(
     return ok({"events": [event(r) for r in rows]})
 
 
+@router.post("/estimate_fees")
+def estimate_fees(
+    request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
+) -> Response:
+    """What a pay-in-advance event would cost, computed as the billing run will (not stored)."""
+    from meterly.api.schemas.fees import fee as fee_body
+    from meterly.services import advance
+
+    raw = root(body, "event")
+    with unit_of_work(request) as session:
+        rows = advance.estimate_fees(session, organization_id=org, raw=raw, clock=clock(request))
+        fees = [
+            fee_body(
+                row,
+                with_taxes=True,
+                external_customer_id=sub.customer.external_id,
+                external_subscription_id=sub.external_id,
+            )
+            for row, sub in rows
+        ]
+        session.rollback()
+    return ok({"fees": fees})
+
+
 @router.get("")
 def index(request: Request, org: str = Depends(organization_id)) -> Response:
     page, per_page = page_params(request)
