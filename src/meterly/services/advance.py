@@ -129,7 +129,7 @@ def _period_events(
         window_from=window.start,
         window_to=window.end,
     )
-    return [_usage_event(r) for r in rows]
+    return [_usage_event(dict(r)) for r in rows]
 
 
 def process_subscription(session: Session, *, sub: Subscription, clock: Clock) -> list[Fee]:

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -86,15 +86,9 @@ def parse_timestamp(value: object) -> datetime | None:
     try:
         seconds = int(number)
         micros = int(((number - seconds) * 1_000_000).to_integral_value())
-        return datetime.fromtimestamp(seconds, UTC).replace(microsecond=0) + _micros(micros)
+        return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=micros)
     except (OverflowError, ValueError, OSError):
         return None
-
-
-def _micros(value: int) -> Any:
-    from datetime import timedelta
-
-    return timedelta(microseconds=value)
 
 
 def _decimal(value: object) -> Decimal | None:
