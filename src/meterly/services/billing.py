@@ -670,9 +670,19 @@ def fee_charge(fee: Fee) -> Any:
 
 
 def apply_waterfall(
-    session: Session, *, invoice: Invoice, fees: Iterable[Fee], taxes: TaxContext
+    session: Session,
+    *,
+    invoice: Invoice,
+    fees: Iterable[Fee],
+    taxes: TaxContext,
+    clock: Clock | None = None,
 ) -> InvoiceTotals:
-    """Run Lago's waterfall over the invoice's fees and store every step on the rows."""
+    """Run Lago's waterfall over the invoice's fees and store every step on the rows.
+
+    With a `clock` the invoice is being finalized: the credits it uses are consumed.
+    """
+    from meterly.services import invoice_credits
+
     fee_list = list(fees)
     cur: Currency = currency(invoice.currency)
     lines = [
@@ -681,13 +691,23 @@ def apply_waterfall(
             fee_type=f.fee_type,
             amount_cents=f.amount_cents,
             precise_amount_cents=f.precise_amount_cents,
-            plan_code=None,
+            plan_code=_plan_code(session, f),
             billable_metric_code=f.item.get("code") if f.fee_type == "charge" else None,
             taxes=_fee_taxes(f, taxes),
         )
         for f in fee_list
     ]
-    totals = compute_invoice(currency=cur, fees=lines)
+    credits = invoice_credits.gather(session, invoice=invoice, fees=fee_list)
+    totals = compute_invoice(
+        currency=cur,
+        fees=lines,
+        progressive_billing_credit_cents=credits.progressive_billing_credit_cents,
+        coupons=credits.coupons,
+        credit_note_credits=credits.credit_notes,
+        wallets=credits.wallets,
+    )
+    if clock is not None:
+        invoice_credits.consume(session, invoice=invoice, totals=totals, clock=clock)
     by_id = {r.fee_id: r for r in totals.fees}
     for fee in fee_list:
         result = by_id[fee.id]
@@ -728,11 +748,67 @@ def apply_waterfall(
             }
             for t in totals.applied_taxes
         ],
-        "credits": [],
-        "wallets": [],
+        "credits": _credit_lines(totals),
+        "wallets": [
+            {
+                "wallet_id": w.wallet_id,
+                "amount_cents": w.amount_cents,
+                "credit_amount": str(w.credit_amount),
+            }
+            for w in totals.wallets
+        ],
         "rounding": "half_up",
     }
+    invoice.prepaid_credit_amount_cents = totals.prepaid_credit_amount_cents
+    invoice.total_amount_cents = totals.total_amount_cents
     return totals
+
+
+def _credit_lines(totals: InvoiceTotals) -> list[dict[str, Any]]:
+    """The invoice's `credits[]`: coupons (before taxes) and credit notes (after)."""
+    lines: list[dict[str, Any]] = [
+        {
+            "kind": "coupon",
+            "applied_coupon_id": c.applied_coupon.id,
+            "code": c.applied_coupon.coupon_code,
+            "amount_cents": c.amount_cents,
+            "before_taxes": True,
+        }
+        for c in totals.coupons
+    ]
+    lines += [
+        {
+            "kind": "credit_note",
+            "credit_note_id": n.credit_note_id,
+            "amount_cents": n.amount_cents,
+            "before_taxes": False,
+        }
+        for n in totals.credit_notes
+    ]
+    if totals.progressive_billing_credit_amount_cents:
+        lines.append(
+            {
+                "kind": "progressive_billing",
+                "amount_cents": totals.progressive_billing_credit_amount_cents,
+                "before_taxes": True,
+            }
+        )
+    return lines
+
+
+def _plan_code(session: Session, fee: Fee) -> str | None:
+    if fee.subscription_id is None:
+        return None
+    sub = session.get(Subscription, fee.subscription_id)
+    if sub is None:
+        return None
+    plan = sub.plan
+    if plan.parent_id:
+        from meterly.store.tables import Plan
+
+        parent = session.get(Plan, plan.parent_id)
+        return parent.code if parent else plan.code
+    return plan.code
 
 
 def _settle(
@@ -764,10 +840,32 @@ def _finalize_zero(customer: Customer, org: Organization) -> bool:
 
 
 def finalize(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
-    """Numbering and finalization live in services/invoices.py."""
+    """Apply and consume the credits available now, then number and finalize.
+
+    Numbering and the lifecycle live in services/invoices.py; the waterfall is re-run
+    here so a draft finalized after its grace period uses the credits of that moment.
+    """
     from meterly.services import invoices
 
+    if invoice.invoice_type != "credit":
+        session.refresh(invoice)
+        customer = session.get(Customer, invoice.customer_id)
+        assert customer is not None
+        apply_waterfall(
+            session,
+            invoice=invoice,
+            fees=invoice.fees,
+            taxes=TaxContext.for_customer(session, customer, _invoice_plan(session, invoice)),
+            clock=clock,
+        )
     return invoices.finalize(session, invoice=invoice, clock=clock)
+
+
+def _invoice_plan(session: Session, invoice: Invoice) -> Any:
+    if not invoice.periods:
+        return None
+    sub = session.get(Subscription, invoice.periods[0].subscription_id)
+    return sub.plan if sub else None
 
 
 def enqueue(

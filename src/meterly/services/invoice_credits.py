@@ -1,0 +1,87 @@
+"""What reduces an invoice after its fees: progressive-billing credit, coupons, credit
+notes and prepaid wallet credits, gathered from their own services for the waterfall.
+
+Each area registers a provider here. `gather` runs on every computation of an invoice
+(drafts included: nothing is consumed); `consume` runs once, when the invoice is
+finalized, and records what was used (coupon balances, credit-note balances, wallet
+transactions). Both run inside the caller's unit of work, so a rollback undoes both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from meterly.domain.coupons import AppliedCoupon
+from meterly.domain.invoicing import CreditNoteBalance, InvoiceTotals
+from meterly.domain.wallets import WalletBalance
+from meterly.services.clock import Clock
+from meterly.store.tables import Fee, Invoice
+
+
+@dataclass
+class Credits:
+    progressive_billing_credit_cents: int = 0
+    coupons: list[AppliedCoupon] = field(default_factory=list)
+    credit_notes: list[CreditNoteBalance] = field(default_factory=list)
+    wallets: list[WalletBalance] = field(default_factory=list)
+
+
+class CreditProvider(Protocol):
+    def gather(
+        self, session: Session, *, invoice: Invoice, fees: Sequence[Fee], credits: Credits
+    ) -> None:
+        """Add what this area offers to `credits` (coupons, balances, wallets...)."""
+
+    def consume(
+        self, session: Session, *, invoice: Invoice, totals: InvoiceTotals, clock: Clock
+    ) -> None:
+        """Record what the finalized invoice used."""
+
+
+PROVIDERS: list[CreditProvider] = []
+
+
+def register(provider: CreditProvider) -> None:
+    if provider not in PROVIDERS:
+        PROVIDERS.append(provider)
+
+
+def gather(session: Session, *, invoice: Invoice, fees: Sequence[Fee]) -> Credits:
+    _load_providers()
+    credits = Credits()
+    # One-off invoices for prepaid credits (wallet top-ups) are never paid with credits.
+    if invoice.invoice_type == "credit":
+        return credits
+    for provider in PROVIDERS:
+        provider.gather(session, invoice=invoice, fees=fees, credits=credits)
+    return credits
+
+
+def consume(session: Session, *, invoice: Invoice, totals: InvoiceTotals, clock: Clock) -> None:
+    _load_providers()
+    if invoice.invoice_type == "credit":
+        return
+    for provider in PROVIDERS:
+        provider.consume(session, invoice=invoice, totals=totals, clock=clock)
+
+
+# Modules that register a provider when imported. A module not written yet is skipped.
+PROVIDER_MODULES = (
+    "meterly.services.progressive_billing",
+    "meterly.services.coupons",
+    "meterly.services.credit_notes",
+    "meterly.services.wallets",
+)
+
+
+def _load_providers() -> None:
+    import importlib
+    import importlib.util
+
+    for name in PROVIDER_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
