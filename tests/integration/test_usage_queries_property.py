@@ -96,6 +96,7 @@ timestamps = st.one_of(
 small_decimals = st.decimals(min_value=-1000, max_value=1000, places=3, allow_nan=False)
 numeric_values = st.one_of(
     st.integers(min_value=-1000, max_value=1000),
+    st.integers(min_value=-(10**15), max_value=10**15),  # beyond SQLite's native int path
     small_decimals.map(str),
     small_decimals.map(lambda d: float(d) + 0.0),
     st.decimals(min_value=-100, max_value=100, places=2, allow_nan=False),

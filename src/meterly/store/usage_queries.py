@@ -176,8 +176,21 @@ class _Properties:
             return self.text(key)
         return self.column.op("->>", return_type=sa.String())(self._path(key))
 
+    def present(self, key: str) -> ColumnElement[int]:
+        """1 when the key holds a non-null value (C only on SQLite), else 0."""
+        if self.postgres:
+            return sa.case((self.text(key).is_not(None), 1), else_=0)
+        kind = sa.func.json_type(self.column, self._path(key))
+        return sa.case((sa.and_(kind.is_not(None), kind != "null"), 1), else_=0)
+
     def typed_null_number(self) -> ColumnElement[Any]:
         return sa.cast(sa.null(), sa.Numeric()) if self.postgres else sa.null()
+
+
+def _parts(values: Mapping[str, Any], name: str) -> list[Decimal]:
+    """The non-null values of `name0`, `name1`... (SQLite splits native and decimal parts)."""
+    found = (_dec(values.get(f"{name}{n}")) for n in range(2))
+    return [v for v in found if v is not None]
 
 
 def _exact_sum(*values: Decimal) -> Decimal:
@@ -280,6 +293,37 @@ def _ranked_present(props: _Properties, where: ColumnElement[bool], field_name: 
     )
 
 
+# SQLite: JSON integers this short are summed natively (exact int64, no Python call);
+# 100k of them stay far below the int64 range. Longer ones go through decimal_text.
+_NATIVE_INTEGER_DIGITS = 12
+
+
+def _number_columns(props: _Properties, field_name: str) -> list[ColumnElement[Any]]:
+    """Per-row numeric value(s), computed once in the inner query of each request.
+
+    PostgreSQL: `num` (numeric). SQLite: `num_int` (short JSON integers, native) and `num`
+    (every other numeric value as exact decimal text, via the engine's decimal_text).
+    """
+    if props.postgres:
+        return [props.number(field_name).label("num")]
+    kind = sa.func.json_type(props.column, props._path(field_name))
+    raw = props._json(field_name)
+    native = sa.and_(kind == "integer", sa.func.length(raw) <= _NATIVE_INTEGER_DIGITS)
+    return [
+        sa.case((native, props.text_raw(field_name)), else_=sa.null()).label("num_int"),
+        sa.case(
+            (native, sa.null()),
+            (kind.in_(("integer", "real", "text")), sa.func.decimal_text(raw)),
+            else_=sa.null(),
+        ).label("num"),
+    ]
+
+
+def _unmerged(select: Any, postgres: bool) -> Any:
+    """Keep the per-row values computed once: stop the planner from inlining the subquery."""
+    return select.offset(0) if postgres else select.limit(-1)
+
+
 def _request_aggregates(
     i: int, req: UsageRequest, dialect: str, organization_id: str, external_subscription_id: str
 ) -> Any:
@@ -287,64 +331,110 @@ def _request_aggregates(
     props = _Properties(t, dialect)
     kind = req.metric.aggregation_type
     field_name = req.metric.field_name or ""
-    scope = _scope(props, organization_id, external_subscription_id, req)
-    in_window: ColumnElement[bool] = (
-        t.c.timestamp >= req.window_from if req.includes_prior else sa.true()
-    )
-    columns: list[ColumnElement[Any]] = []
     label = f"r{i}_"
+    inner_columns: list[ColumnElement[Any]] = [
+        t.c.timestamp.label("ts"),
+        t.c.precise_total_amount_cents.label("precise"),
+    ]
+    if kind in _NUMERIC_TYPES:
+        inner_columns += _number_columns(props, field_name)
+    elif kind is AggregationType.UNIQUE_COUNT:
+        inner_columns.append(props.present(field_name).label("present"))
+    inner = _unmerged(
+        sa.select(*inner_columns).where(
+            _scope(props, organization_id, external_subscription_id, req)
+        ),
+        props.postgres,
+    ).subquery(f"e{i}")
+
+    in_window: ColumnElement[bool] = (
+        inner.c.ts >= req.window_from if req.includes_prior else sa.true()
+    )
+    before_window = inner.c.ts < req.window_from
+    columns: list[ColumnElement[Any]] = []
 
     if kind is AggregationType.COUNT:
         counted = in_window
     elif kind is AggregationType.UNIQUE_COUNT:
-        counted = sa.and_(in_window, props.text(field_name).is_not(None))
-        alias = events.alias(f"u{i}")
-        ranked = _ranked_present(
-            _Properties(alias, dialect),
-            _scope(_Properties(alias, dialect), organization_id, external_subscription_id, req),
-            field_name,
-        )
-        present = (
-            sa.select(sa.func.count())
-            .select_from(ranked)
-            .where(ranked.c.rn == 1, ranked.c.a == 1)
-            .correlate(None)
-            .scalar_subquery()
-        )
-        columns.append(present.label(label + "present"))
+        counted = sa.and_(in_window, inner.c.present == 1)
+        columns.append(_present_values(i, req, dialect, organization_id, external_subscription_id))
     else:
-        number = props.number(field_name)
-        counted = sa.and_(in_window, number.is_not(None))
-        value = props.aggregable(field_name)
-        columns.append(props.sum(sa.case((in_window, value))).label(label + "total"))
-        if req.includes_prior:
+        numbers = [inner.c.num] if props.postgres else [inner.c.num_int, inner.c.num]
+        counted = sa.and_(in_window, sa.or_(*[n.is_not(None) for n in numbers]))
+        for n, number in enumerate(numbers):
+            native = n == 0 and not props.postgres
+            add_up = sa.func.sum if native else props.sum
             columns.append(
-                props.sum(sa.case((t.c.timestamp < req.window_from, value))).label(label + "prior")
+                add_up(number)
+                .filter(sa.and_(number.is_not(None), in_window))
+                .label(f"{label}total{n}")
             )
-        if kind is AggregationType.MAX:
-            columns.append(props.max(sa.case((in_window, value))).label(label + "top"))
-        if kind is AggregationType.LATEST:
-            alias = events.alias(f"l{i}")
-            alias_props = _Properties(alias, dialect)
-            alias_number = alias_props.number(field_name)
-            latest = (
-                sa.select(alias_number)
-                .where(
-                    _scope(alias_props, organization_id, external_subscription_id, req),
-                    alias_number.is_not(None),
+            if req.includes_prior:
+                columns.append(
+                    add_up(number)
+                    .filter(sa.and_(number.is_not(None), before_window))
+                    .label(f"{label}prior{n}")
                 )
-                .order_by(*_order(alias, descending=True))
-                .limit(1)
-                .correlate(None)
-                .scalar_subquery()
+            if kind is AggregationType.MAX:
+                top = sa.func.max if native else props.max
+                columns.append(
+                    top(number)
+                    .filter(sa.and_(number.is_not(None), in_window))
+                    .label(f"{label}top{n}")
+                )
+        if kind is AggregationType.LATEST:
+            columns.append(
+                _latest_value(i, req, dialect, organization_id, external_subscription_id)
             )
-            columns.append(latest.label(label + "latest"))
 
-    columns.append(sa.func.count(sa.case((counted, 1))).label(label + "n"))
+    columns.append(sa.func.count().filter(counted).label(label + "n"))
     columns.append(
-        props.sum(sa.case((counted, t.c.precise_total_amount_cents))).label(label + "precise")
+        props.sum(inner.c.precise)
+        .filter(sa.and_(inner.c.precise.is_not(None), counted))
+        .label(label + "precise")
     )
-    return sa.select(*columns).where(scope).subquery(f"r{i}")
+    return sa.select(*columns).select_from(inner).subquery(f"r{i}")
+
+
+def _present_values(
+    i: int, req: UsageRequest, dialect: str, organization_id: str, external_subscription_id: str
+) -> ColumnElement[Any]:
+    """Unique count: how many values have an add as their last operation."""
+    alias = events.alias(f"u{i}")
+    alias_props = _Properties(alias, dialect)
+    ranked = _ranked_present(
+        alias_props,
+        _scope(alias_props, organization_id, external_subscription_id, req),
+        req.metric.field_name or "",
+    )
+    present = (
+        sa.select(sa.func.count())
+        .select_from(ranked)
+        .where(ranked.c.rn == 1, ranked.c.a == 1)
+        .correlate(None)
+        .scalar_subquery()
+    )
+    return present.label(f"r{i}_present")
+
+
+def _latest_value(
+    i: int, req: UsageRequest, dialect: str, organization_id: str, external_subscription_id: str
+) -> ColumnElement[Any]:
+    alias = events.alias(f"l{i}")
+    alias_props = _Properties(alias, dialect)
+    number = alias_props.number(req.metric.field_name or "")
+    latest = (
+        sa.select(number)
+        .where(
+            _scope(alias_props, organization_id, external_subscription_id, req),
+            number.is_not(None),
+        )
+        .order_by(*_order(alias, descending=True))
+        .limit(1)
+        .correlate(None)
+        .scalar_subquery()
+    )
+    return latest.label(f"r{i}_latest")
 
 
 # --- statement 2: ordered rows for the requests that need them -----------------------------
@@ -510,8 +600,8 @@ def _result(
 
     numeric = [(row.ts, _dec(row.num) or _ZERO) for row in rows if row.num is not None]
     event_values = tuple(v for _, v in numeric) if req.with_event_values else ()
-    total = _dec(values[label + "total"]) or _ZERO
-    prior = (_dec(values[label + "prior"]) or _ZERO) if req.includes_prior else _ZERO
+    total = _exact_sum(*_parts(values, label + "total"))
+    prior = _exact_sum(*_parts(values, label + "prior"))
 
     if kind is AggregationType.SUM:
         full = _exact_sum(prior, total)
@@ -547,7 +637,7 @@ def _result(
         )
 
     if kind is AggregationType.MAX:
-        units = _dec(values[label + "top"]) or _ZERO
+        units = max(_parts(values, label + "top"), default=_ZERO)
     else:
         units = _dec(values[label + "latest"]) or _ZERO
     return AggregationResult(
