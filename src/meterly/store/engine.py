@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,9 @@ def _configure_sqlite(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     register_decimal_functions(dbapi_conn)
 
 
+WIDE = Context(prec=80)
+
+
 class _DecimalSum:
     """SUM over decimal text, exact (SQLite's own SUM would add binary floats)."""
 
@@ -89,7 +92,9 @@ class _DecimalSum:
     def step(self, value: object) -> None:
         number = to_decimal_or_none(value)
         if number is not None:
-            self.total = number if self.total is None else self.total + number
+            # Exact like PostgreSQL's numeric: the default 28-digit context would round.
+            with localcontext(WIDE):
+                self.total = number if self.total is None else self.total + number
 
     def finalize(self) -> str | None:
         return None if self.total is None else format(self.total, "f")
@@ -133,7 +138,8 @@ def to_decimal_or_none(value: object) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+# ASCII digits only: `\d` would also accept other scripts' digits, which PostgreSQL refuses.
+PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 def register_decimal_functions(dbapi_conn: sqlite3.Connection) -> None:
