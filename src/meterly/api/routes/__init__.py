@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from meterly.api.routes import (
     billable_metrics,
+    credit_notes,
     customers,
     events,
     fees,
@@ -31,4 +32,7 @@ ROUTERS: list[APIRouter] = [
     plans.router,
     taxes.router,
     webhook_endpoints.router,
+    credit_notes.router,
+    credit_notes.customers_router,
+    credit_notes.files_router,
 ]

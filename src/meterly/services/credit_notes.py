@@ -1,0 +1,735 @@
+"""Credit notes: give back part of a finalized invoice as a credit, a refund or an offset.
+
+The rules (amounts, maxima, validation codes, termination credit) are pure functions in
+`meterly.domain.credit_notes`; this module reads the invoice into them, stores the note,
+numbers it `<invoice number>-CN<nnn>`, and announces it (`credit_note.created`).
+
+* credit: a balance (`balance_amount_cents`, `credit_status` available) the customer's
+  next invoices consume after taxes (the `invoice_credits` provider below);
+* refund: `refund_status` pending until the caller says otherwise (no payment provider);
+* offset: reduces what the invoice still asks (`offsetted_amount_cents`).
+
+Termination or upgrade of a pay-in-advance subscription credits the unused part of the
+paid subscription fee (`credit_unused_subscription_fee`), as `on_termination_credit_note`
+says: credit (default) | refund | offset | skip. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from fpdf import FPDF
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from meterly.domain.credit_notes import (
+    CreditableFee,
+    CreditNoteAmounts,
+    CreditNoteEstimate,
+    CreditNoteItemRequest,
+    InvoiceCreditState,
+    compute_credit_note_amounts,
+    estimate_credit_note,
+    single_day_price,
+    validate_credit_note,
+)
+from meterly.domain.errors import NotAllowed, NotFound, ValidationFailed
+from meterly.domain.invoicing import CreditNoteBalance, InvoiceTotals
+from meterly.domain.money import FEE_ROUNDING, ZERO, round_cents
+from meterly.domain.periods import local_date, local_midnight
+from meterly.domain.taxes import Tax
+from meterly.services import invoice_credits
+from meterly.services.clock import Clock
+from meterly.services.ids import new_id
+from meterly.store.tables import Customer, Fee, Invoice, Organization, Subscription
+from meterly.store.tables_credit_notes import CreditNote, CreditNoteItem
+
+REASONS = (
+    "duplicated_charge",
+    "product_unsatisfactory",
+    "order_change",
+    "order_cancellation",
+    "fraudulent_charge",
+    "other",
+)
+REFUND_STATUSES = ("pending", "succeeded", "failed")
+TERMINATION_MODES = ("credit", "refund", "offset", "skip")
+
+
+# --- reading an invoice into the domain ---------------------------------------------------
+
+
+def _fee_taxes(fee: Fee) -> tuple[Tax, ...]:
+    taxes = []
+    for applied in fee.applied_taxes or []:
+        code = applied.get("tax_code") or applied.get("code")
+        if not code:
+            continue
+        taxes.append(
+            Tax(
+                code=str(code),
+                name=str(applied.get("tax_name") or applied.get("name") or code),
+                rate=Decimal(str(applied.get("tax_rate") or applied.get("rate") or 0)),
+                description=str(applied.get("tax_description") or ""),
+            )
+        )
+    return tuple(taxes)
+
+
+def _notes_of(session: Session, invoice_id: str) -> list[CreditNote]:
+    return list(
+        session.scalars(
+            select(CreditNote)
+            .where(CreditNote.invoice_id == invoice_id)
+            .order_by(CreditNote.created_at, CreditNote.sequential_id)
+        )
+    )
+
+
+def _credited_by_fee(session: Session, invoice_id: str) -> dict[str, int]:
+    rows = session.execute(
+        select(CreditNoteItem.fee_id, func.sum(CreditNoteItem.amount_cents))
+        .join(CreditNote, CreditNote.id == CreditNoteItem.credit_note_id)
+        .where(CreditNote.invoice_id == invoice_id)
+        .group_by(CreditNoteItem.fee_id)
+    )
+    return {fee_id: int(total or 0) for fee_id, total in rows}
+
+
+def invoice_state(session: Session, invoice: Invoice) -> InvoiceCreditState:
+    """What the invoice can still give back. Voided notes still count: what they credited
+    may have been consumed, and a voided balance is not handed out again."""
+    credited = _credited_by_fee(session, invoice.id)
+    fees = tuple(
+        CreditableFee(
+            id=f.id,
+            amount_cents=f.amount_cents,
+            precise_coupons_amount_cents=f.precise_coupons_amount_cents or ZERO,
+            taxes=_fee_taxes(f),
+            credited_amount_cents=credited.get(f.id, 0),
+            fee_type=f.fee_type,
+        )
+        for f in invoice.fees
+    )
+    notes = _notes_of(session, invoice.id)
+    return InvoiceCreditState(
+        fees=fees,
+        fees_total_amount_cents=invoice.sub_total_including_taxes_amount_cents,
+        total_amount_cents=invoice.total_amount_cents,
+        total_paid_amount_cents=invoice.total_paid_amount_cents,
+        credited_amount_cents=sum(n.credit_amount_cents for n in notes),
+        refunded_amount_cents=sum(n.refund_amount_cents for n in notes),
+        offset_amount_cents=sum(n.offset_amount_cents for n in notes),
+        invoice_type=invoice.invoice_type,
+    )
+
+
+def offsetted_amount_cents(session: Session, *, invoice_id: str) -> int:
+    """Σ offsets of the invoice's credit notes: the invoice's
+    `total_offsetted_credit_note_amount_cents`, subtracted from its due amount."""
+    value = session.scalar(
+        select(func.coalesce(func.sum(CreditNote.offset_amount_cents), 0)).where(
+            CreditNote.invoice_id == invoice_id
+        )
+    )
+    return int(value or 0)
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+
+def find(session: Session, *, organization_id: str, credit_note_id: str) -> CreditNote:
+    row = session.get(CreditNote, credit_note_id)
+    if row is None or row.organization_id != organization_id:
+        raise NotFound("credit_note")
+    return row
+
+
+def list_page(
+    session: Session,
+    *,
+    organization_id: str,
+    page: int,
+    per_page: int,
+    external_customer_id: str | None = None,
+) -> tuple[list[CreditNote], int]:
+    query = select(CreditNote).where(CreditNote.organization_id == organization_id)
+    if external_customer_id:
+        query = query.join(Customer, Customer.id == CreditNote.customer_id).where(
+            Customer.external_id == external_customer_id, Customer.deleted_at.is_(None)
+        )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(CreditNote.created_at.desc(), CreditNote.id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return list(rows), total
+
+
+def _invoice(session: Session, organization_id: str, invoice_id: str | None) -> Invoice:
+    if not invoice_id:
+        raise NotFound("invoice")
+    row = session.get(Invoice, invoice_id)
+    if row is None or row.organization_id != organization_id or row.status in ("deleted",):
+        raise NotFound("invoice")
+    return row
+
+
+def _check_invoice(invoice: Invoice) -> None:
+    if invoice.status != "finalized":
+        raise NotAllowed("invalid_type_or_status", f"invoice is {invoice.status}")
+
+
+# --- estimate and create ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ItemInput:
+    fee_id: str
+    amount_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class CreditNoteInput:
+    invoice_id: str | None
+    items: tuple[ItemInput, ...] = ()
+    reason: str | None = None
+    description: str | None = None
+    credit_amount_cents: int = 0
+    refund_amount_cents: int = 0
+    offset_amount_cents: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _requests(items: Sequence[ItemInput]) -> list[CreditNoteItemRequest]:
+    return [CreditNoteItemRequest(fee_id=i.fee_id, amount_cents=i.amount_cents) for i in items]
+
+
+def estimate(
+    session: Session, *, organization_id: str, invoice_id: str | None, items: Sequence[ItemInput]
+) -> tuple[Invoice, CreditNoteEstimate]:
+    """Lago's `POST /credit_notes/estimate`: amounts and maxima, nothing stored."""
+    invoice = _invoice(session, organization_id, invoice_id)
+    _check_invoice(invoice)
+    result = estimate_credit_note(invoice=invoice_state(session, invoice), items=_requests(items))
+    return invoice, result
+
+
+def create(
+    session: Session, *, organization_id: str, data: CreditNoteInput, clock: Clock
+) -> CreditNote:
+    invoice = _invoice(session, organization_id, data.invoice_id)
+    reason = data.reason or "other"
+    if reason not in REASONS:
+        raise ValidationFailed.field("reason", "value_is_invalid")
+    _check_invoice(invoice)
+    state = invoice_state(session, invoice)
+    amounts = compute_credit_note_amounts(fees=state.fees, items=_requests(data.items))
+    validate_credit_note(
+        invoice=state,
+        amounts=amounts,
+        credit_amount_cents=data.credit_amount_cents,
+        refund_amount_cents=data.refund_amount_cents,
+        offset_amount_cents=data.offset_amount_cents,
+    )
+    return _store(
+        session,
+        invoice=invoice,
+        amounts=amounts,
+        reason=reason,
+        description=data.description,
+        credit=data.credit_amount_cents,
+        refund=data.refund_amount_cents,
+        offset=data.offset_amount_cents,
+        metadata=_clean_metadata(data.metadata),
+        clock=clock,
+    )
+
+
+def _store(
+    session: Session,
+    *,
+    invoice: Invoice,
+    amounts: CreditNoteAmounts,
+    reason: str,
+    description: str | None,
+    credit: int,
+    refund: int,
+    offset: int,
+    metadata: dict[str, Any],
+    clock: Clock,
+    terminated_subscription_id: str | None = None,
+) -> CreditNote:
+    from meterly.services import billing
+    from meterly.services.invoices import next_sequence
+
+    now = clock.now()
+    n = next_sequence(session, organization_id=invoice.organization_id, scope=f"cn:{invoice.id}")
+    note = CreditNote(
+        id=new_id(),
+        organization_id=invoice.organization_id,
+        customer_id=invoice.customer_id,
+        invoice_id=invoice.id,
+        terminated_subscription_id=terminated_subscription_id,
+        sequential_id=n,
+        number=f"{invoice.number or invoice.id}-CN{n:03d}",
+        issuing_date=local_midnight(
+            local_date(now, timezone=_customer_timezone(session, invoice)), timezone="UTC"
+        ),
+        status="finalized",
+        credit_status="available" if credit > 0 else None,
+        refund_status="pending" if refund > 0 else None,
+        reason=reason,
+        description=description,
+        currency=invoice.currency,
+        total_amount_cents=amounts.total_amount_cents,
+        precise_total_amount_cents=amounts.precise_total_amount_cents,
+        taxes_amount_cents=amounts.taxes_amount_cents,
+        precise_taxes_amount_cents=amounts.precise_taxes_amount_cents,
+        taxes_rate=amounts.taxes_rate,
+        sub_total_excluding_taxes_amount_cents=amounts.sub_total_excluding_taxes_amount_cents,
+        coupons_adjustment_amount_cents=amounts.coupons_adjustment_amount_cents,
+        precise_coupons_adjustment_amount_cents=amounts.precise_coupons_adjustment_amount_cents,
+        rounding_adjustment_cents=amounts.rounding_adjustment_cents,
+        credit_amount_cents=credit,
+        balance_amount_cents=credit,
+        refund_amount_cents=refund,
+        offset_amount_cents=offset,
+        applied_taxes=applied_taxes_rows(amounts),
+        credit_note_metadata=metadata,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(note)
+    session.flush()
+    for position, item in enumerate(amounts.items):
+        session.add(
+            CreditNoteItem(
+                id=new_id(),
+                credit_note_id=note.id,
+                fee_id=item.fee_id,
+                position=position,
+                amount_cents=item.amount_cents,
+                precise_amount_cents=item.precise_amount_cents,
+                amount_currency=invoice.currency,
+                created_at=now,
+            )
+        )
+    session.flush()
+    session.refresh(note)
+    billing.enqueue(
+        session, invoice.organization_id, "credit_note.created", "credit_note", note.id, clock
+    )
+    return note
+
+
+def applied_taxes_rows(amounts: CreditNoteAmounts) -> list[dict[str, Any]]:
+    return [
+        {
+            "tax_code": t.tax.code,
+            "tax_name": t.tax.name,
+            "tax_rate": str(t.tax.rate),
+            "tax_description": t.tax.description,
+            "amount_cents": t.amount_cents,
+            "precise_amount_cents": str(t.precise_amount_cents),
+            "base_amount_cents": t.base_amount_cents,
+        }
+        for t in amounts.applied_taxes
+    ]
+
+
+def _customer_timezone(session: Session, invoice: Invoice) -> str:
+    customer = session.get(Customer, invoice.customer_id)
+    org = session.get(Organization, invoice.organization_id)
+    return (customer.timezone if customer else None) or (org.timezone if org else None) or "UTC"
+
+
+# --- update, void, metadata --------------------------------------------------------------------
+
+
+def update(
+    session: Session,
+    *,
+    note: CreditNote,
+    refund_status: str | None,
+    metadata: Mapping[str, Any] | None,
+    clock: Clock,
+) -> CreditNote:
+    now = clock.now()
+    if refund_status is not None:
+        if refund_status not in REFUND_STATUSES:
+            raise ValidationFailed.field("refund_status", "value_is_invalid")
+        if note.refund_amount_cents <= 0:
+            raise ValidationFailed.field("refund_status", "value_is_invalid")
+        note.refund_status = refund_status
+        if refund_status == "succeeded":
+            note.refunded_at = now
+    if metadata is not None:
+        note.credit_note_metadata = _clean_metadata(metadata)
+    note.updated_at = now
+    session.flush()
+    return note
+
+
+def void(session: Session, *, note: CreditNote, clock: Clock) -> CreditNote:
+    """The remaining balance is given up (Lago: only while some balance is left)."""
+    if note.credit_status == "voided" or note.balance_amount_cents <= 0:
+        raise NotAllowed("no_voidable_amount")
+    now = clock.now()
+    note.credit_status = "voided"
+    note.balance_amount_cents = 0
+    note.voided_at = now
+    note.updated_at = now
+    session.flush()
+    return note
+
+
+def _clean_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise ValidationFailed.field("metadata", "value_is_invalid")
+    out: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not key or len(key) > 100:
+            raise ValidationFailed.field("metadata", "value_is_invalid")
+        if value is not None and not isinstance(value, str):
+            value = str(value)
+        out[key] = value
+    return out
+
+
+def replace_metadata(
+    session: Session, *, note: CreditNote, metadata: Mapping[str, Any] | None, clock: Clock
+) -> dict[str, Any]:
+    note.credit_note_metadata = _clean_metadata(metadata)
+    note.updated_at = clock.now()
+    session.flush()
+    return dict(note.credit_note_metadata)
+
+
+def merge_metadata(
+    session: Session, *, note: CreditNote, metadata: Mapping[str, Any] | None, clock: Clock
+) -> dict[str, Any]:
+    merged = dict(note.credit_note_metadata or {}) | _clean_metadata(metadata)
+    return replace_metadata(session, note=note, metadata=merged, clock=clock)
+
+
+def delete_metadata(
+    session: Session, *, note: CreditNote, key: str | None, clock: Clock
+) -> dict[str, Any]:
+    current = dict(note.credit_note_metadata or {})
+    if key is None:
+        current = {}
+    else:
+        current.pop(key, None)
+    return replace_metadata(session, note=note, metadata=current, clock=clock)
+
+
+# --- credit balances consumed by later invoices ------------------------------------------------
+
+
+class CreditNoteCredits:
+    """The `invoice_credits` provider: available balances, oldest first, after taxes."""
+
+    def gather(
+        self,
+        session: Session,
+        *,
+        invoice: Invoice,
+        fees: Sequence[Fee],
+        credits: invoice_credits.Credits,
+    ) -> None:
+        rows = session.scalars(
+            select(CreditNote)
+            .where(
+                CreditNote.customer_id == invoice.customer_id,
+                CreditNote.currency == invoice.currency,
+                CreditNote.credit_status == "available",
+                CreditNote.status == "finalized",
+                CreditNote.balance_amount_cents > 0,
+                CreditNote.invoice_id != invoice.id,
+            )
+            .order_by(CreditNote.created_at, CreditNote.id)
+        )
+        credits.credit_notes.extend(
+            CreditNoteBalance(
+                id=row.id, balance_amount_cents=row.balance_amount_cents, created_at=row.created_at
+            )
+            for row in rows
+        )
+
+    def consume(
+        self, session: Session, *, invoice: Invoice, totals: InvoiceTotals, clock: Clock
+    ) -> None:
+        lock = session.get_bind().dialect.name == "postgresql"
+        now = clock.now()
+        for used in totals.credit_notes:
+            row = session.get(CreditNote, used.credit_note_id, with_for_update=lock)
+            if row is None or row.credit_status != "available":
+                continue
+            row.balance_amount_cents = max(row.balance_amount_cents - used.amount_cents, 0)
+            if row.balance_amount_cents == 0:
+                row.credit_status = "consumed"
+            row.updated_at = now
+        session.flush()
+
+
+PROVIDER = CreditNoteCredits()
+invoice_credits.register(PROVIDER)
+
+
+# --- termination and upgrade of pay-in-advance subscriptions -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UnusedFee:
+    fee: Fee
+    invoice: Invoice
+    day_price_cents: Decimal
+    unused_days: int
+    precise_amount_cents: Decimal
+
+
+def unused_subscription_fee(
+    session: Session, *, sub: Subscription, upgrading: bool
+) -> UnusedFee | None:
+    """The paid subscription fee of the open period and its unused part, if any."""
+    from meterly.domain.schedule import termination_boundary
+    from meterly.services.billing import terms_of
+
+    if sub.terminated_at is None or not sub.plan.pay_in_advance:
+        return None
+    ending = termination_boundary(terms_of(session, sub), sub.terminated_at, upgraded=upgrading)
+    span = ending.paid_in_advance
+    if span is None or ending.unused_days <= 0:
+        return None
+    fee = session.scalar(
+        select(Fee)
+        .join(Invoice, Invoice.id == Fee.invoice_id)
+        .where(
+            Fee.subscription_id == sub.id,
+            Fee.fee_type == "subscription",
+            Fee.deleted_at.is_(None),
+            Fee.from_datetime <= span.billed.end,
+            Fee.to_datetime >= span.billed.start,
+            Invoice.status == "finalized",
+        )
+        .order_by(Fee.from_datetime.desc(), Fee.created_at.desc())
+        .limit(1)
+    )
+    if fee is None or fee.invoice_id is None or fee.amount_cents <= 0:
+        return None
+    invoice = session.get(Invoice, fee.invoice_id)
+    assert invoice is not None
+    plan_amount = int((fee.amount_details or {}).get("plan_amount_cents", sub.plan.amount_cents))
+    day_price = single_day_price(amount_cents=plan_amount, period_days=span.full_period.days)
+    creditable = fee.amount_cents - _credited_by_fee(session, invoice.id).get(fee.id, 0)
+    precise = max(min(day_price * ending.unused_days, Decimal(creditable)), ZERO)
+    return UnusedFee(
+        fee=fee,
+        invoice=invoice,
+        day_price_cents=day_price,
+        unused_days=ending.unused_days,
+        precise_amount_cents=precise,
+    )
+
+
+def credit_unused_subscription_fee(
+    session: Session, *, sub: Subscription, clock: Clock, upgrading: bool
+) -> CreditNote | None:
+    """The automatic credit note for the unused days of a paid-in-advance period.
+
+    Call it once the subscription is terminated (`terminated_at` set). Idempotent: a
+    second call returns the note the first one made.
+    """
+    mode = sub.on_termination_credit_note or "credit"
+    if mode not in TERMINATION_MODES:
+        raise ValidationFailed.field("on_termination_credit_note", "value_is_invalid")
+    if mode == "skip":
+        return None
+    existing = session.scalar(
+        select(CreditNote).where(CreditNote.terminated_subscription_id == sub.id)
+    )
+    if existing is not None:
+        return existing
+    unused = unused_subscription_fee(session, sub=sub, upgrading=upgrading)
+    if unused is None:
+        return None
+    amount = round_cents(unused.precise_amount_cents, FEE_ROUNDING)
+    if amount <= 0:
+        return None
+    state = invoice_state(session, unused.invoice)
+    amounts = compute_credit_note_amounts(
+        fees=state.fees,
+        items=[
+            CreditNoteItemRequest(
+                fee_id=unused.fee.id,
+                amount_cents=amount,
+                precise_amount_cents=unused.precise_amount_cents,
+            )
+        ],
+    )
+    total = amounts.total_amount_cents
+    refund = offset = 0
+    if mode == "refund":
+        refund = min(total, state.refundable_amount_cents)
+    elif mode == "offset":
+        offset = min(total, state.offsettable_amount_cents)
+    return _store(
+        session,
+        invoice=unused.invoice,
+        amounts=amounts,
+        reason="order_change",
+        description=None,
+        credit=total - refund - offset,
+        refund=refund,
+        offset=offset,
+        metadata={},
+        clock=clock,
+        terminated_subscription_id=sub.id,
+    )
+
+
+# --- PDF ---------------------------------------------------------------------------------------
+
+
+def pdf_relative_path(note: CreditNote) -> str:
+    return f"credit_notes/{note.organization_id}/{note.id}.pdf"
+
+
+def stored_pdf(note: CreditNote, directory: str | os.PathLike[str] | None = None) -> Path | None:
+    from meterly.services.documents import files_dir
+
+    if not note.file_path:
+        return None
+    path = files_dir(directory) / note.file_path
+    return path if path.is_file() else None
+
+
+def credit_note_context(session: Session, note: CreditNote) -> dict[str, Any]:
+    from meterly.services.documents import format_date, format_money
+
+    org = session.get(Organization, note.organization_id)
+    customer = session.get(Customer, note.customer_id)
+    invoice = session.get(Invoice, note.invoice_id)
+    assert org is not None and customer is not None and invoice is not None
+    code = note.currency
+    items = []
+    for item in note.items:
+        fee = session.get(Fee, item.fee_id)
+        stored = (fee.item if fee else None) or {}
+        name = stored.get("invoice_display_name") or stored.get("name") or stored.get("code")
+        items.append({"name": str(name or "Fee"), "amount": format_money(item.amount_cents, code)})
+    taxes = [
+        {
+            "label": f"{t.get('tax_name') or t.get('tax_code')} ({t.get('tax_rate')} %)",
+            "amount": format_money(int(t.get("amount_cents") or 0), code),
+        }
+        for t in note.applied_taxes or []
+    ]
+    totals = [
+        ("Coupons adjustment", "-" + format_money(note.coupons_adjustment_amount_cents, code)),
+        ("Subtotal (excl. tax)", format_money(note.sub_total_excluding_taxes_amount_cents, code)),
+        ("Taxes", format_money(note.taxes_amount_cents, code)),
+        ("Total", format_money(note.total_amount_cents, code)),
+        ("Credited", format_money(note.credit_amount_cents, code)),
+        ("Refunded", format_money(note.refund_amount_cents, code)),
+        ("Offset", format_money(note.offset_amount_cents, code)),
+        ("Balance left", format_money(note.balance_amount_cents, code)),
+    ]
+    return {
+        "number": note.number,
+        "issuing_date": format_date(note.issuing_date),
+        "invoice_number": invoice.number or invoice.id,
+        "reason": note.reason,
+        "description": note.description or "",
+        "credit_status": note.credit_status or "",
+        "refund_status": note.refund_status or "",
+        "seller": org.name,
+        "customer": customer.name or customer.external_id,
+        "customer_external_id": customer.external_id,
+        "items": items,
+        "taxes": taxes,
+        "totals": [{"label": label, "amount": amount} for label, amount in totals],
+    }
+
+
+def render_pdf(context: Mapping[str, Any]) -> bytes:
+    from meterly.services.documents import latin1 as t
+
+    pdf = FPDF(format="A4")
+    pdf.set_title(t(f"Credit note {context['number']}"))
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 18)
+    pdf.cell(0, 10, t(f"Credit note {context['number']}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 9)
+    for line in (
+        f"Issuing date: {context['issuing_date']}",
+        f"Invoice: {context['invoice_number']}",
+        f"Reason: {context['reason']}"
+        + (f" - {context['description']}" if context["description"] else ""),
+        f"From: {context['seller']}",
+        f"To: {context['customer']} ({context['customer_external_id']})",
+    ):
+        pdf.cell(0, 5, t(line), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    for title, rows in (
+        ("Items", [(i["name"], i["amount"]) for i in context["items"]]),
+        ("Taxes", [(x["label"], x["amount"]) for x in context["taxes"]]),
+        ("Totals", [(x["label"], x["amount"]) for x in context["totals"]]),
+    ):
+        if not rows:
+            continue
+        pdf.set_font("Helvetica", "B", 11)
+        pdf.cell(0, 7, t(title), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", "", 9)
+        with pdf.table(
+            col_widths=(8, 3), text_align=("LEFT", "RIGHT"), first_row_as_headings=False
+        ) as table:
+            for label, amount in rows:
+                row = table.row()
+                row.cell(t(label))
+                row.cell(t(amount))
+        pdf.ln(4)
+    return bytes(pdf.output())
+
+
+def generate_pdf(
+    session: Session,
+    *,
+    note: CreditNote,
+    clock: Clock,
+    directory: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Render the credit note's PDF under the files directory and remember its path."""
+    from meterly.services.documents import files_dir
+
+    data = render_pdf(credit_note_context(session, note))
+    relative = pdf_relative_path(note)
+    target = files_dir(directory) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    note.file_path = relative
+    note.updated_at = clock.now()
+    session.flush()
+    from meterly.services import billing
+
+    billing.enqueue(
+        session, note.organization_id, "credit_note.generated", "credit_note", note.id, clock
+    )
+    return target
