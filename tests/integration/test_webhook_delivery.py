@@ -412,6 +412,65 @@ def test_built_in_renderer_uses_the_api_serializer(world: World, receiver: Recei
     )
 
 
+def test_subscription_is_rendered_with_the_api_serializer(world: World, receiver: Receiver) -> None:
+    from fastapi.testclient import TestClient
+
+    from meterly.api.app import create_app
+    from meterly.config import Settings
+
+    app = create_app(Settings(), database=world.database, clock=world.clock)
+    auth = {"Authorization": f"Bearer {world.api_key}"}
+    with TestClient(app, base_url="http://test/api/v1/", headers=auth) as api:
+        plan = {
+            "name": "Startup",
+            "code": "startup",
+            "interval": "monthly",
+            "amount_cents": 1000,
+            "amount_currency": "USD",
+            "pay_in_advance": False,
+        }
+        assert api.post("plans", json={"plan": plan}).status_code == 200
+        customer = {"external_id": "cust_1", "name": "Acme", "currency": "USD"}
+        assert api.post("customers", json={"customer": customer}).status_code == 200
+        created = api.post(
+            "subscriptions",
+            json={
+                "subscription": {
+                    "external_customer_id": "cust_1",
+                    "plan_code": "startup",
+                    "external_id": "sub_1",
+                }
+            },
+        )
+        assert created.status_code == 200, created.text
+        expected = created.json()["subscription"]
+    with world.database.unit_of_work() as session:
+        webhooks.enqueue(
+            session,
+            organization_id=world.org_id,
+            webhook_type="subscription.started",
+            object_type="subscription",
+            object_id=expected["lago_id"],
+            clock=world.clock,
+        )
+    world.endpoint(receiver.url())  # endpoints added later hear nothing already queued
+    assert world.deliver().claimed == 0
+    with world.database.unit_of_work() as session:
+        webhooks.enqueue(
+            session,
+            organization_id=world.org_id,
+            webhook_type="subscription.started",
+            object_type="subscription",
+            object_id=expected["lago_id"],
+            clock=world.clock,
+        )
+    world.deliver()
+    [request] = receiver.requests
+    body = json.loads(request.body)
+    assert body["object_type"] == "subscription"
+    assert body["subscription"] == expected
+
+
 def test_rendering_failure_counts_as_a_failed_attempt(
     world: World, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,6 +19,7 @@ LAGO_WEBHOOK_ATTEMPTS, default 3) the webhook is `failed`. Every attempt is appe
 from __future__ import annotations
 
 import base64
+import contextvars
 import hashlib
 import hmac
 import importlib
@@ -44,8 +45,10 @@ from meterly.services.clock import Clock
 from meterly.store.tables import (
     BillableMetricRow,
     Customer,
+    Fee,
     Organization,
     Plan,
+    Subscription,
     Tax,
     Webhook,
     WebhookEndpoint,
@@ -65,6 +68,11 @@ Renderer = Callable[[Session, str], dict[str, Any]]
 # object_type -> a function (session, object_id) -> the object's wire body.
 RENDERERS: dict[str, Renderer] = {}
 _builtins_loaded = False
+# The delivering worker's clock, for renderers whose object depends on "now"
+# (a subscription's current billing period).
+RENDER_CLOCK: contextvars.ContextVar[Clock | None] = contextvars.ContextVar(
+    "webhook_render_clock", default=None
+)
 _registry_lock = threading.Lock()
 
 
@@ -208,6 +216,7 @@ def claim_due(
                 row.status = "failed"
                 row.next_attempt_at = None
                 continue
+            token = RENDER_CLOCK.set(clock)
             try:
                 with session.begin_nested():
                     body = render(session, row)
@@ -216,6 +225,8 @@ def claim_due(
                 failure = Outcome(None, f"render failed: {type(exc).__name__}: {exc}", None, 0)
                 _apply(row, failure, now=now, max_attempts=max_attempts, rng=rng)
                 continue
+            finally:
+                RENDER_CLOCK.reset(token)
             claims.append(
                 Claim(
                     webhook_id=row.id,
@@ -429,13 +440,27 @@ def _customer(session: Session, object_id: str) -> dict[str, Any]:
     return customer(row, _row(session, Organization, row.organization_id))
 
 
+def _subscription(session: Session, object_id: str) -> dict[str, Any]:
+    """The API's subscription object (its current period depends on the worker's clock)."""
+    from meterly.api.routes.subscriptions import render as render_subscription
+
+    clock = RENDER_CLOCK.get()
+    if clock is None:
+        raise LookupError("a subscription renders only inside a delivery")
+    return render_subscription(session, _row(session, Subscription, object_id), clock)
+
+
+def _fee(session: Session, object_id: str) -> dict[str, Any]:
+    from meterly.api.schemas.fees import fee
+
+    return fee(_row(session, Fee, object_id), with_taxes=True)
+
+
 # object_type -> (schemas module, ORM class name in store.tables) for the modules being
 # written alongside: used when they exist and expose `<object_type>_payload(session, row)`
 # or `<object_type>(session, row)`.
 _GUESSED: dict[str, tuple[str, str]] = {
     "invoice": ("meterly.api.schemas.invoices", "Invoice"),
-    "fee": ("meterly.api.schemas.fees", "Fee"),
-    "subscription": ("meterly.api.schemas.subscriptions", "Subscription"),
     "credit_note": ("meterly.api.schemas.credit_notes", "CreditNote"),
     "wallet": ("meterly.api.schemas.wallets", "Wallet"),
     "wallet_transaction": ("meterly.api.schemas.wallet_transactions", "WalletTransaction"),
@@ -454,7 +479,10 @@ def _load_builtin_renderers() -> None:
             "tax": _tax,
             "plan": _plan,
             "customer": _customer,
+            "subscription": _subscription,
         }
+        if importlib.util.find_spec("meterly.api.schemas.fees") is not None:
+            builtin["fee"] = _fee
         for object_type, (module_name, table_name) in _GUESSED.items():
             guessed = _guess(object_type, module_name, table_name)
             if guessed is not None:
