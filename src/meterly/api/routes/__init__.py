@@ -3,13 +3,16 @@
 from fastapi import APIRouter
 
 from meterly.api.routes import (
+    add_ons,
     billable_metrics,
+    coupons,
     credit_notes,
     customers,
     events,
     fees,
     files,
     invoices,
+    one_off_invoices,
     organizations,
     plans,
     subscriptions,
@@ -23,6 +26,7 @@ ROUTERS: list[APIRouter] = [
     organizations.router,
     customers.router,
     events.router,
+    one_off_invoices.router,  # POST /invoices, before the invoices router
     invoices.router,
     invoices.customers_router,
     fees.router,
@@ -35,4 +39,8 @@ ROUTERS: list[APIRouter] = [
     credit_notes.router,
     credit_notes.customers_router,
     credit_notes.files_router,
+    coupons.router,
+    coupons.applied_router,
+    coupons.customers_router,
+    add_ons.router,
 ]
