@@ -14,7 +14,10 @@ from meterly.cli.common import DEFAULT_URL, DatabaseUrl, clock_from_env, fail, o
 from meterly.cli.output import on_terminal, say, show_table
 from meterly.config import parse_instant
 from meterly.domain.money import currency, from_minor
+from meterly.jobs import webhooks
 from meterly.services import billing
+from meterly.services.clock import Clock
+from meterly.store.uow import Database
 
 
 def bill(
@@ -58,6 +61,7 @@ def bill(
         ["activated", str(report.activated)],
         ["invoices issued", str(len(report.invoices))],
         ["drafts finalized", str(report.finalized_drafts)],
+        ["alerts triggered", str(report.alerts_triggered)],
         ["already billed (skipped)", str(report.already_billed)],
         ["errors", str(len(report.errors))],
     ]
@@ -82,6 +86,7 @@ def worker(
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with open_database(database_url) as database:
         delivery = _webhook_loop(database, clock, stop)
+        spend = _spend_loop(database, clock, stop)
         while not stop.is_set():
             report = billing.run(database, as_of=clock.now(), clock=clock)
             if report.invoices or report.errors:
@@ -91,23 +96,33 @@ def worker(
                 break
             stop.wait(interval)
         stop.set()
-        if delivery is not None:
-            delivery.join(timeout=10)
+        for thread in (delivery, spend):
+            if thread is not None:
+                thread.join(timeout=10)
 
 
-def _webhook_loop(
-    database: object, clock: object, stop: threading.Event
-) -> threading.Thread | None:
-    import importlib.util
+SPEND_INTERVAL = 15.0
 
-    if importlib.util.find_spec("meterly.jobs.webhooks") is None:
-        return None
-    from meterly.jobs import webhooks
 
+def _spend_loop(database: Database, clock: Clock, stop: threading.Event) -> threading.Thread:
+    """Thresholds and alerts every few seconds: usage is watched within a minute at most."""
+    from meterly.services import spend
+
+    def loop() -> None:
+        while not stop.wait(SPEND_INTERVAL):
+            spend.run_checks(database, clock=clock)
+
+    thread = threading.Thread(target=loop, name="spend-control", daemon=True)
+    thread.start()
+    return thread
+
+
+def _webhook_loop(database: Database, clock: Clock, stop: threading.Event) -> threading.Thread:
+    """Deliver the outbox continuously, retrying with backoff (see jobs/webhooks.py)."""
     thread = threading.Thread(
         target=webhooks.run_forever,
         args=(database,),
-        kwargs={"clock": clock, "stop": stop},
+        kwargs={"clock": clock, "stop": stop, "max_attempts": webhooks.attempts_from_env()},
         name="webhook-delivery",
         daemon=True,
     )

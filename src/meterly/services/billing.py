@@ -59,6 +59,7 @@ class RunReport:
     subscriptions_seen: int = 0
     activated: int = 0
     finalized_drafts: int = 0
+    alerts_triggered: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     amount_cents_by_currency: dict[str, int] = field(default_factory=dict)
 
@@ -112,6 +113,12 @@ def run(
         if on_progress:
             on_progress(done, len(ids))
     report.finalized_drafts = finalize_due_drafts(database, as_of=as_of, clock=clock)
+    from meterly.services import spend
+
+    checks = spend.run_checks(database, clock=_At(as_of), organization_id=organization_id)
+    report.invoices.extend(checks.progressive_invoices)
+    report.alerts_triggered = checks.alerts_triggered
+    report.errors.extend(checks.errors)
     return report
 
 
@@ -177,8 +184,8 @@ def bill_boundary(
         )
     charges_window = boundary.charges_period
     if charges_window is not None:
-        fees.extend(_charge_fees(session, sub, charges_window))
-    return _issue(
+        fees.extend(charge_fees(session, sub, charges_window))
+    return issue_invoice(
         session,
         sub=sub,
         fees=fees,
@@ -252,8 +259,8 @@ def _bill_termination(
             )
         )
     if ending.charges_period is not None:
-        fees.extend(_charge_fees(session, sub, ending.charges_period))
-    return _issue(
+        fees.extend(charge_fees(session, sub, ending.charges_period))
+    return issue_invoice(
         session,
         sub=sub,
         fees=fees,
@@ -331,7 +338,7 @@ def _subscription_fee(
     )
 
 
-def _charge_fees(session: Session, sub: Subscription, window: BillingPeriod) -> list[Fee]:
+def charge_fees(session: Session, sub: Subscription, window: BillingPeriod) -> list[Fee]:
     from meterly.domain.periods import charges_period_containing
 
     full = charges_period_containing(
@@ -562,7 +569,7 @@ def _fee(
 # --- issuing ---------------------------------------------------------------------------
 
 
-def _issue(
+def issue_invoice(
     session: Session,
     *,
     sub: Subscription,
@@ -572,11 +579,15 @@ def _issue(
     fee_span: FeeSpan | None,
     charges_window: BillingPeriod | None,
     clock: Clock,
+    invoice_type: str = "subscription",
 ) -> Invoice | None:
+    """Create, tax, credit and settle the invoice of one billed period of a subscription."""
     if not fees and fee_span is None and charges_window is None:
         return None
     commitment = (
-        _commitment_fee(sub, fees, fee_span, charges_window) if reason != STARTING else None
+        _commitment_fee(sub, fees, fee_span, charges_window)
+        if reason in (PERIODIC, TERMINATING)
+        else None
     )
     if commitment is not None:
         fees.append(commitment)
@@ -598,7 +609,7 @@ def _issue(
         id=new_id(),
         organization_id=sub.organization_id,
         customer_id=sub.customer_id,
-        invoice_type="subscription",
+        invoice_type=invoice_type,
         status="draft",
         payment_status="pending",
         currency=sub.plan.amount_currency,
@@ -1016,7 +1027,7 @@ def refresh_draft(session: Session, *, invoice: Invoice, clock: Clock) -> Invoic
             end=period.charges_to_datetime,
             timezone=timezone_of(session, sub),
         )
-        new_fees = _charge_fees(session, sub, window)
+        new_fees = charge_fees(session, sub, window)
         position = len(invoice.fees)
         for offset, fee in enumerate(new_fees):
             fee.invoice_id, fee.position, fee.created_at, fee.updated_at = (

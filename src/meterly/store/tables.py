@@ -540,3 +540,13 @@ class Webhook(Base):
     last_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# The tables of other areas live in their own modules. Importing them here puts every
+# table on `metadata` (Alembic autogenerate, create_all) whatever a caller imported first.
+from meterly.store import (  # noqa: E402
+    tables_coupons,  # noqa: F401
+    tables_credit_notes,  # noqa: F401
+    tables_spend,  # noqa: F401
+    tables_wallets,  # noqa: F401
+)

@@ -4,6 +4,8 @@ from fastapi import APIRouter
 
 from meterly.api.routes import (
     add_ons,
+    alerts,
+    analytics,
     billable_metrics,
     coupons,
     credit_notes,
@@ -15,9 +17,11 @@ from meterly.api.routes import (
     one_off_invoices,
     organizations,
     plans,
+    portal,
     subscriptions,
     taxes,
     usage,
+    wallets,
     webhook_endpoints,
 )
 
@@ -31,6 +35,7 @@ ROUTERS: list[APIRouter] = [
     invoices.customers_router,
     fees.router,
     files.router,
+    alerts.router,
     subscriptions.router,
     usage.router,
     plans.router,
@@ -43,4 +48,7 @@ ROUTERS: list[APIRouter] = [
     coupons.applied_router,
     coupons.customers_router,
     add_ons.router,
+    analytics.router,
+    portal.router,
+    wallets.router,
 ]
