@@ -207,8 +207,16 @@ def run(report: Report, dbs: Databases, backends: Sequence[str], cfg: Config) ->
             ("raw insert-or-ignore, 1/commit", raw1),
         ):
             table.rows.append(
-                [f"{backend}: {label}", raw_sample.median_and_range(), pct(raw_sample.spread)]
-                + ["1.00", "-", "-", "-", "1 core"]
+                [
+                    f"{backend}: {label}",
+                    raw_sample.median_and_range(),
+                    pct(raw_sample.spread),
+                    "1.00",
+                    "-",
+                    "-",
+                    "-",
+                    "1 core",
+                ]
             )
         for label, runs, sample, anchor, anchor_name in (
             ("HTTP batches of 100", batch, batch_s, raw100, "100/commit"),

@@ -9,6 +9,7 @@ timer starts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -89,10 +90,8 @@ class HttpConnection:
     async def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
-            try:
+            with contextlib.suppress(ConnectionError, OSError):
                 await self._writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
         self._reader = self._writer = None
 
 
@@ -138,10 +137,10 @@ async def _drive(
 def run_load(
     host: str, port: int, api_key: str, path: str, jobs: Sequence[Job], concurrency: int
 ) -> LoadResult:
-    return _run(_drive(host, port, api_key, path, jobs, concurrency))
+    return run_async(_drive(host, port, api_key, path, jobs, concurrency))
 
 
-def _run(coro: Coroutine[Any, Any, T]) -> T:
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
     try:
         import uvloop
     except ImportError:
@@ -179,6 +178,6 @@ async def _httpx_loop(base_url: str, requests: int, concurrency: int) -> float:
 
 def compare_clients(host: str, port: int, requests: int, concurrency: int) -> tuple[float, float]:
     """Client CPU seconds per GET /health request: (raw client, httpx.AsyncClient)."""
-    raw: float = _run(_get_loop(host, port, requests, concurrency))
-    via_httpx: float = _run(_httpx_loop(f"http://{host}:{port}", requests, concurrency))
+    raw: float = run_async(_get_loop(host, port, requests, concurrency))
+    via_httpx: float = run_async(_httpx_loop(f"http://{host}:{port}", requests, concurrency))
     return raw, via_httpx
