@@ -14,7 +14,7 @@ import tempfile
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ def format_major(value: object, code: str, *, precise: bool = False) -> str:
     amount = _decimal(value)
     digits = -int(amount.normalize().as_tuple().exponent)
     places = max(exponent, digits) if precise else exponent
-    quantized = amount.quantize(Decimal(1).scaleb(-places)) if places else amount.quantize(1)
+    quantized = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return f"{quantized:,.{places}f} {code}"
 
 
