@@ -89,14 +89,14 @@ class Postgres:
         name = f"{DATABASE_PREFIX}{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             suffix = f' TEMPLATE "{template}"' if template else ""
-            conn.execute(f'CREATE DATABASE "{name}"{suffix}')  # type: ignore[arg-type]
+            conn.execute(f'CREATE DATABASE "{name}"{suffix}')
         return name
 
     def drop(self, name: str) -> None:
         import psycopg
 
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def settings(self) -> dict[str, str]:
         import psycopg

@@ -64,14 +64,16 @@ def main(argv: list[str]) -> int:
         "spread = (max - min) / median; ratios against the raw operation measured in this run"
     )
     print(report.markdown().split("### ")[0].split("### Summary")[0].rstrip(), flush=True)
-    with tempfile.TemporaryDirectory(prefix="meterly_bench_", dir=args.work_dir) as tmp:
-        with databases(Path(tmp), postgres) as dbs:
-            if "ingest" in only:
-                ingest.run(report, dbs, backends, cfg)
-            if "usage" in only:
-                usage.run(report, dbs, backends, cfg)
-            if "billing" in only:
-                billing.run(report, dbs, backends, cfg)
+    with (
+        tempfile.TemporaryDirectory(prefix="meterly_bench_", dir=args.work_dir) as tmp,
+        databases(Path(tmp), postgres) as dbs,
+    ):
+        if "ingest" in only:
+            ingest.run(report, dbs, backends, cfg)
+        if "usage" in only:
+            usage.run(report, dbs, backends, cfg)
+        if "billing" in only:
+            billing.run(report, dbs, backends, cfg)
     elapsed = time.perf_counter() - started
     report.preamble.append(f"* the whole run took {elapsed / 60:.1f} minutes")
     summary = report.summary()

@@ -79,7 +79,7 @@ def raw_query(db: Database, subscription: str) -> Callable[[], list[Any]]:
             "start": data.PERIOD_START,
             "end": end,
         }
-        return lambda: conn.execute(_POSTGRES, params).fetchall()  # type: ignore[no-any-return]
+        return lambda: conn.execute(_POSTGRES, params).fetchall()
     codes = ", ".join(f"'{c}'" for c in data.CODES)
     sql = _SQLITE.format(codes=codes)
     sqlite_params = {
@@ -88,7 +88,7 @@ def raw_query(db: Database, subscription: str) -> Callable[[], list[Any]]:
         "start": "2024-01-01 00:00:00.000000",
         "end": "2024-01-31 23:59:59.999999",
     }
-    return lambda: conn.execute(sql, sqlite_params).fetchall()  # type: ignore[no-any-return]
+    return lambda: conn.execute(sql, sqlite_params).fetchall()
 
 
 # --- measurement ---------------------------------------------------------------------------
@@ -204,7 +204,11 @@ def _run_backend(report: Report, table: Table, dbs: Databases, db: Database, cfg
             p50, p95, per_round = _rounds(http, cfg, warm)
             query = raw_query(db, sub)
             query()
-            raw50, raw95, _ = _rounds(lambda n, q=query: _latencies(q, n), cfg, 0.0)
+
+            def sql(count: int, query: Callable[[], list[Any]] = query) -> list[float]:
+                return _latencies(query, count)
+
+            raw50, raw95, _ = _rounds(sql, cfg, 0.0)
             report.log(
                 f"{db.backend} {size:,}: API p95 {p95.median:.1f} ms, raw p95 {raw95.median:.1f} ms"
             )
