@@ -665,3 +665,79 @@ def test_wrong_api_key_is_401(lago_server: LagoServer) -> None:
     with pytest.raises(LagoApiError) as raised:
         stranger.customers.create(customer(lago_server.unique("x")))
     assert raised.value.status_code == 401
+
+
+def test_subscription_for_an_unknown_customer_creates_the_customer(
+    lago_server: LagoServer, metrics: Metrics
+) -> None:
+    # Lago's subscription create does Customer.find_or_initialize_by(external_id).
+    client = lago_server.client
+    plan = create_plan(lago_server, metrics, charges=[])
+    external_customer_id = lago_server.unique("implicit")
+    created = client.subscriptions.create(
+        Subscription.parse_obj(
+            {
+                "external_customer_id": external_customer_id,
+                "plan_code": plan.code,
+                "external_id": lago_server.unique("sub"),
+            }
+        )
+    )
+    assert created.status == "active"
+    found = client.customers.find(external_customer_id)
+    assert found.lago_id == created.lago_customer_id
+
+
+def test_subscription_errors(lago_server: LagoServer, metrics: Metrics) -> None:
+    client = lago_server.client
+    cust = client.customers.create(customer(lago_server.unique("err_owner")))
+    with pytest.raises(LagoApiError) as raised:
+        client.subscriptions.create(
+            Subscription.parse_obj(
+                {
+                    "external_customer_id": cust.external_id,
+                    "plan_code": lago_server.unique("no_plan"),
+                    "external_id": lago_server.unique("sub"),
+                }
+            )
+        )
+    assert api_error(raised) == (
+        404,
+        {"status": 404, "error": "Not Found", "code": "plan_not_found"},
+    )
+    plan = create_plan(lago_server, metrics, charges=[])
+    with pytest.raises(LagoApiError) as raised:
+        client.subscriptions.create(
+            Subscription.parse_obj(
+                {
+                    "external_customer_id": cust.external_id,
+                    "plan_code": plan.code,
+                    "external_id": lago_server.unique("sub"),
+                    "billing_time": "whenever",
+                }
+            )
+        )
+    status, body = api_error(raised)
+    assert (status, body["code"]) == (422, "validation_errors")
+    assert body["error_details"] == {"billing_time": ["value_is_invalid"]}
+    with pytest.raises(LagoApiError) as raised:
+        client.subscriptions.destroy(lago_server.unique("no_sub"))
+    assert api_error(raised) == (
+        404,
+        {"status": 404, "error": "Not Found", "code": "subscription_not_found"},
+    )
+
+
+def test_plan_charge_on_an_unknown_metric_is_404(lago_server: LagoServer, metrics: Metrics) -> None:
+    charge = {
+        "billable_metric_id": "00000000-0000-4000-8000-000000000000",
+        "code": "ghost",
+        "charge_model": "standard",
+        "properties": {"amount": "1"},
+    }
+    with pytest.raises(LagoApiError) as raised:
+        create_plan(lago_server, metrics, charges=[charge])
+    assert api_error(raised) == (
+        404,
+        {"status": 404, "error": "Not Found", "code": "billable_metrics_not_found"},
+    )

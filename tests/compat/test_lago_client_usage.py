@@ -481,3 +481,66 @@ def test_duplicate_transaction_id_is_422_value_already_exist(
         scenario.customer_id, scenario.subscription_id, charge_code="calls"
     )
     assert [(row.events_count, row.amount_cents) for row in usage.charges_usage] == [(1203, 541)]
+
+
+def test_event_without_timestamp_is_stamped_now(
+    lago_server: LagoServer, scenario: Scenario
+) -> None:
+    # The client sends explicit nulls (timestamp, properties): null means "absent", and an
+    # absent timestamp is the reception time (the frozen clock here).
+    tx = lago_server.unique("now")
+    created = lago_server.client.events.create(
+        Event.parse_obj(
+            {
+                "transaction_id": tx,
+                "external_subscription_id": scenario.subscription_id,
+                "code": lago_server.unique("unbilled"),
+            }
+        )
+    )
+    assert created is not None
+    assert created.timestamp.startswith("2024-01-15T12:00:00")
+    assert lago_server.client.events.find(tx).timestamp.startswith("2024-01-15T12:00:00")
+
+
+def test_event_with_a_non_numeric_timestamp_is_422(
+    lago_server: LagoServer, scenario: Scenario
+) -> None:
+    with pytest.raises(LagoApiError) as raised:
+        lago_server.client.events.create(
+            Event.parse_obj(
+                {
+                    "transaction_id": lago_server.unique("bad_ts"),
+                    "external_subscription_id": scenario.subscription_id,
+                    "code": scenario.calls_code,
+                    "timestamp": "yesterday",
+                }
+            )
+        )
+    assert raised.value.status_code == 422
+    assert raised.value.response["error_details"] == {"timestamp": ["invalid_format"]}
+
+
+def test_batch_of_more_than_100_events_is_422(lago_server: LagoServer, scenario: Scenario) -> None:
+    prefix = lago_server.unique("big")
+    with pytest.raises(LagoApiError) as raised:
+        lago_server.client.events.batch_create(
+            BatchEvent.parse_obj(
+                {
+                    "events": [
+                        {
+                            "transaction_id": f"{prefix}_{n}",
+                            "external_subscription_id": scenario.subscription_id,
+                            "code": scenario.calls_code,
+                            "timestamp": epoch("2024-01-14T00:00:00Z"),
+                        }
+                        for n in range(101)
+                    ]
+                }
+            )
+        )
+    assert raised.value.status_code == 422
+    assert raised.value.response["error_details"] == {"events": ["too_many_events"]}
+    with pytest.raises(LagoApiError) as missing:
+        lago_server.client.events.find(f"{prefix}_0")
+    assert missing.value.status_code == 404
