@@ -457,7 +457,8 @@ class CreditNoteCredits:
                 CreditNote.balance_amount_cents > 0,
                 CreditNote.invoice_id != invoice.id,
             )
-            .order_by(CreditNote.created_at, CreditNote.id)
+            # Oldest first; notes of one instant in their number order (CN001, CN002...).
+            .order_by(CreditNote.created_at, CreditNote.number)
         )
         credits.credit_notes.extend(
             CreditNoteBalance(
