@@ -192,6 +192,18 @@ def test_terminating_a_subscription_issues_its_invoice(
     )
     assert invoice.total_due_amount_cents == 584
 
+    # A terminated subscription leaves the default (active) list and has no current usage.
+    active = client.subscriptions.find_all({"external_customer_id": billing.terminated_customer})
+    assert active["subscriptions"] == []
+    ended = client.subscriptions.find_all(
+        {"external_customer_id": billing.terminated_customer, "status[]": ["terminated"]}
+    )
+    assert [s.lago_id for s in ended["subscriptions"]] == [terminated.lago_id]
+    with pytest.raises(LagoApiError) as raised:
+        client.customers.current_usage(billing.terminated_customer, billing.terminated_subscription)
+    assert raised.value.status_code == 405
+    assert raised.value.response["code"] == "no_active_subscription"
+
 
 # --- periodic billing ---------------------------------------------------------------
 
@@ -213,6 +225,9 @@ def test_month_end_run_issues_the_periodic_invoice(
         "pending",
     )
     assert invoice.issuing_date == "2024-02-01"
+    # net_payment_term 0 (customer and organization defaults): due on the issuing date.
+    assert (invoice.net_payment_term, invoice.payment_due_date) == (0, "2024-02-01")
+    assert invoice.payment_overdue is False
     assert invoice.customer.external_id == billing.billed_customer
     [period] = invoice.billing_periods.__root__
     assert (period.subscription_from_datetime, period.subscription_to_datetime) == (
@@ -276,6 +291,15 @@ def test_update_payment_status(lago_server: LagoServer, periodic_invoice: Any) -
     )
     assert (updated.lago_id, updated.payment_status) == (periodic_invoice.lago_id, "succeeded")
     assert client.invoices.find(periodic_invoice.lago_id).payment_status == "succeeded"
+    customer_id = periodic_invoice.customer.external_id
+    succeeded = client.invoices.find_all(
+        {"external_customer_id": customer_id, "payment_status": "succeeded"}
+    )
+    assert [i.lago_id for i in succeeded["invoices"]] == [periodic_invoice.lago_id]
+    pending = client.invoices.find_all(
+        {"external_customer_id": customer_id, "payment_status": "pending"}
+    )
+    assert pending["invoices"] == []
 
 
 def test_void_the_termination_invoice(lago_server: LagoServer, billing: Billing) -> None:
