@@ -266,6 +266,26 @@ def test_a_second_run_issues_nothing_more(
     assert only_invoice(lago_server, billing.terminated_customer).fees_amount_cents == 584
 
 
+def test_past_usage_lists_the_billed_period(
+    lago_server: LagoServer, billing: Billing, periodic_invoice: Any
+) -> None:
+    past = lago_server.client.customers.past_usage(
+        billing.billed_customer, billing.billed_subscription
+    )
+    [period] = past["usage_periods"]
+    assert past["meta"]["total_count"] == 1
+    assert period.lago_invoice_id == periodic_invoice.lago_id
+    assert (period.from_datetime, period.to_datetime) == (
+        "2024-01-01T00:00:00Z",
+        "2024-01-31T23:59:59Z",
+    )
+    [row] = period.charges_usage
+    assert row.charge.lago_id == billing.charge_id
+    # Usage only (the subscription fee is not usage): 25 calls x 0.10 = 250 cents.
+    assert (row.units, row.events_count, row.amount_cents) == ("25.0", 25, 250)
+    assert period.amount_cents == 250
+
+
 def test_download_gives_a_pdf(lago_server: LagoServer, periodic_invoice: Any) -> None:
     client = lago_server.client
     # Lago may answer 200 with an empty body while the file is generated (client -> None).
