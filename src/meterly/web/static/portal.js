@@ -1,0 +1,110 @@
+/* Customer portal: daily usage charts, and figures refreshed by polling usage.json. */
+(function () {
+  "use strict";
+  var root = document.getElementById("portal");
+  if (!root) { return; }
+  var charts = {};
+
+  function money(cents, code, exponent) {
+    var value = Number(cents) / Math.pow(10, exponent);
+    return value.toLocaleString("en-US", { minimumFractionDigits: exponent, maximumFractionDigits: exponent }) + " " + code;
+  }
+  function units(text) {
+    if (text === null || text === undefined) { return "—"; }
+    return Number(text).toLocaleString("en-US", { maximumFractionDigits: 6 });
+  }
+  function setMoney(id, cents, code, exponent) {
+    var el = document.getElementById(id);
+    if (!el || cents === undefined) { return; }
+    if (el.dataset.cents !== String(cents)) {
+      el.dataset.cents = String(cents);
+      el.textContent = money(cents, code, exponent);
+    }
+  }
+  function setUnits(id, value) {
+    var el = document.getElementById(id);
+    if (!el || value === undefined) { return; }
+    el.dataset.units = String(value);
+    el.textContent = units(value);
+  }
+
+  function drawCharts(subscriptions) {
+    if (typeof Chart === "undefined") { return; }
+    subscriptions.forEach(function (s, i) {
+      s.daily.forEach(function (d, n) {
+        var id = "sub-" + i + "-daily-" + n;
+        var labels = d.days.map(function (day, k) { return String(k + 1); });
+        var current = d.current.map(Number);
+        var previous = d.previous.map(Number);
+        if (charts[id]) {
+          charts[id].data.datasets[0].data = current;
+          charts[id].data.datasets[1].data = previous;
+          charts[id].update("none");
+          return;
+        }
+        var canvas = document.getElementById(id);
+        if (!canvas) { return; }
+        charts[id] = new Chart(canvas, {
+          type: "bar",
+          data: {
+            labels: labels,
+            datasets: [
+              { label: "This period", data: current, backgroundColor: "rgba(59,91,219,0.75)" },
+              { label: "Previous period", data: previous, type: "line", borderColor: "rgba(134,142,150,0.9)", backgroundColor: "rgba(134,142,150,0.2)", pointRadius: 0, tension: 0.25 }
+            ]
+          },
+          options: {
+            animation: false, responsive: true, maintainAspectRatio: false,
+            plugins: { legend: { position: "bottom" }, tooltip: { callbacks: { title: function (items) { return d.days[items[0].dataIndex] || ("day " + items[0].label); } } } },
+            scales: { x: { title: { display: true, text: "day of period" } }, y: { beginAtZero: true } }
+          }
+        });
+      });
+    });
+  }
+
+  function apply(subscriptions) {
+    subscriptions.forEach(function (s, i) {
+      var u = s.usage, code = u.currency, exp = s.exponent;
+      setMoney("sub-" + i + "-amount", u.amount_cents, code, exp);
+      setMoney("sub-" + i + "-total", u.total_amount_cents, code, exp);
+      setMoney("sub-" + i + "-projected", u.projected_amount_cents, code, exp);
+      setMoney("sub-" + i + "-projected-bill", s.plan_amount_cents + u.projected_amount_cents, code, exp);
+      u.charges_usage.forEach(function (c, j) {
+        var p = "sub-" + i + "-charge-" + j;
+        setUnits(p + "-units", c.units);
+        setMoney(p + "-amount", c.amount_cents, code, exp);
+        setUnits(p + "-projected-units", c.projected_units);
+        setMoney(p + "-projected-amount", c.projected_amount_cents, code, exp);
+        (c.filters || []).forEach(function (f, k) {
+          var q = p + "-filter-" + k;
+          setUnits(q + "-units", f.units);
+          setMoney(q + "-amount", f.amount_cents, code, exp);
+          setUnits(q + "-projected-units", f.projected_units);
+          setMoney(q + "-projected-amount", f.projected_amount_cents, code, exp);
+        });
+      });
+    });
+    drawCharts(subscriptions);
+  }
+
+  var initial = JSON.parse(document.getElementById("portal-data").textContent || "[]");
+  drawCharts(initial);
+
+  var url = root.dataset.usageUrl;
+  var every = Math.max(Number(root.dataset.pollSeconds || 3), 1) * 1000;
+  var live = document.getElementById("live");
+  function poll() {
+    fetch(url, { headers: { "Accept": "application/json" }, cache: "no-store" })
+      .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
+      .then(function (body) {
+        apply(body.subscriptions || []);
+        document.getElementById("updated-at").textContent = new Date().toISOString().substring(11, 19);
+        live.classList.remove("stale");
+        document.body.dataset.polls = String(Number(document.body.dataset.polls || 0) + 1);
+      })
+      .catch(function () { live.classList.add("stale"); })
+      .finally(function () { setTimeout(poll, every); });
+  }
+  setTimeout(poll, every);
+})();
