@@ -130,6 +130,8 @@ class RecurringTransactionRule(Base):
 
     id: Mapped[str] = mapped_column(UUID, primary_key=True)
     wallet_id: Mapped[str] = mapped_column(ForeignKey("wallets.id"), index=True)
+    # The order the rules were given in.
+    position: Mapped[int] = mapped_column(Integer, default=0)
     # active | terminated
     status: Mapped[str] = mapped_column(String(16), default="active")
     # interval | threshold

@@ -88,6 +88,7 @@ def upgrade() -> None:
         "recurring_transaction_rules",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("wallet_id", sa.String(length=36), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("trigger", sa.String(length=16), nullable=False),
         sa.Column("interval", sa.String(length=16), nullable=True),
