@@ -19,7 +19,7 @@ class OneOffFeeIn(Payload):
     add_on_code: str | None = None
     unit_amount_cents: int | None = None
     # A JSON number (the Lago client sends a float) or a numeric string; read as text.
-    units: int | float | str | None = None
+    units: Any = None
     description: str | None = None
     invoice_display_name: str | None = None
     from_datetime: datetime | None = None

@@ -25,7 +25,7 @@ class CouponIn(Payload):
     amount_cents: int | None = None
     amount_currency: str | None = None
     # A JSON number (the Lago client sends a float) or a numeric string; read as text.
-    percentage_rate: int | float | str | None = None
+    percentage_rate: Any = None
     frequency: str | None = None
     frequency_duration: int | None = None
     expiration: str | None = None
@@ -39,7 +39,7 @@ class AppliedCouponIn(Payload):
     coupon_code: str | None = None
     amount_cents: int | None = None
     amount_currency: str | None = None
-    percentage_rate: int | float | str | None = None
+    percentage_rate: Any = None
     frequency: str | None = None
     frequency_duration: int | None = None
 
