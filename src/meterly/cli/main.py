@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from meterly.cli import billing, db, keys, orgs, quickstart, serve
+from meterly.cli import billing, db, demo, keys, orgs, quickstart, serve
 
 app = typer.Typer(
     name="meterly",
@@ -25,6 +25,7 @@ app.command("serve")(serve.serve)
 app.command("quickstart")(quickstart.quickstart)
 app.command("bill")(billing.bill)
 app.command("worker")(billing.worker)
+app.command("demo")(demo.demo)
 
 # Groups of subcommands.
 app.add_typer(db.app, name="db")

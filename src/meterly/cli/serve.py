@@ -14,8 +14,9 @@ from meterly.cli.output import say
 from meterly.config import DEFAULT_DATABASE_URL, Settings
 
 # The app factory, named by string: uvicorn imports it in every worker process, and the CLI
-# stays independent of the api package (the layer contract keeps adapters apart).
-APP_FACTORY = "meterly.api.app:create_app"
+# stays independent of the api package (the layer contract keeps adapters apart). The web
+# factory is the API's app with the portal and the dashboard mounted.
+APP_FACTORY = "meterly.web.app:create_app"
 
 Host = Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 for every one).")]
 Port = Annotated[int, typer.Option(help="TCP port.")]

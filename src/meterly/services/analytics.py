@@ -23,12 +23,14 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, noload
 
 from meterly.store.tables import Customer, Fee, Invoice, Organization, Plan, Subscription
 
 DEFAULT_MONTHS = 12
 _ISSUED = ("finalized",)
+# Invoices are read for their totals only: their fees and periods are not loaded.
+_BARE = (noload(Invoice.fees), noload(Invoice.periods))
 _MONTHS_PER_INTERVAL = {"monthly": 1, "quarterly": 3, "semiannual": 6, "yearly": 12}
 
 
@@ -80,8 +82,10 @@ def _default_currency(session: Session, scope: Scope) -> str:
 
 
 def _issued_invoices(session: Session, scope: Scope) -> list[Invoice]:
-    query = select(Invoice).where(
-        Invoice.organization_id == scope.organization_id, Invoice.status.in_(_ISSUED)
+    query = (
+        select(Invoice)
+        .options(*_BARE)
+        .where(Invoice.organization_id == scope.organization_id, Invoice.status.in_(_ISSUED))
     )
     if scope.currency:
         query = query.where(Invoice.currency == scope.currency)
@@ -129,6 +133,7 @@ def gross_revenue(session: Session, scope: Scope) -> list[MonthRow]:
 def _subscription_fees(session: Session, scope: Scope) -> list[tuple[Fee, Invoice, str]]:
     query = (
         select(Fee, Invoice, Plan.interval)
+        .options(*_BARE)
         .join(Invoice, Invoice.id == Fee.invoice_id)
         .join(Subscription, Subscription.id == Fee.subscription_id)
         .join(Plan, Plan.id == Subscription.plan_id)
@@ -179,6 +184,7 @@ def mrr(session: Session, scope: Scope) -> list[MonthRow]:
 def _charge_fees(session: Session, scope: Scope) -> list[tuple[Fee, Invoice]]:
     query = (
         select(Fee, Invoice)
+        .options(*_BARE)
         .join(Invoice, Invoice.id == Fee.invoice_id)
         .where(
             Fee.organization_id == scope.organization_id,

@@ -125,7 +125,12 @@ def _scope(request: Request, session: Session, who: auth.Operator) -> analytics.
     )
 
 
-def _chart_data(session: Session, scope: analytics.Scope) -> dict[str, Any]:
+def _chart_data(
+    session: Session,
+    scope: analytics.Scope,
+    mrr: list[analytics.MonthRow],
+    gross: list[analytics.MonthRow],
+) -> dict[str, Any]:
     exponent = find_currency(scope.currency or "USD").exponent
     scale = Decimal(10) ** exponent
     months = [m.strftime("%Y-%m") for m in scope.month_range()]
@@ -133,8 +138,6 @@ def _chart_data(session: Session, scope: analytics.Scope) -> dict[str, Any]:
     def major(cents: int) -> float:
         return float(Decimal(cents) / scale)
 
-    mrr = analytics.mrr(session, scope)
-    gross = analytics.gross_revenue(session, scope)
     usage_rows = analytics.invoiced_usage(session, scope)
     by_code: dict[str, dict[str, int]] = defaultdict(dict)
     units_by_code: dict[str, dict[str, float]] = defaultdict(dict)
@@ -167,11 +170,14 @@ def overview(request: Request) -> Response:
         return _login_redirect(request)
     with unit_of_work(request) as session:
         scope = _scope(request, session, who)
-        charts = _chart_data(session, scope)
+        all_mrr = analytics.mrr(session, scope)
+        gross_rows = analytics.gross_revenue(session, scope)
+        charts = _chart_data(session, scope, all_mrr, gross_rows)
         receivables = analytics.receivables(session, scope)
         top = analytics.top_customers(session, scope, limit=10)
-        mrr_now = analytics.mrr(session, scope)[-1].amount_cents
-        gross_rows = analytics.gross_revenue(session, scope)
+        mrr_rows = [r for r in all_mrr if r.amount_cents] or [
+            analytics.MonthRow(month=scope.month_range()[-1], currency=scope.currency or "USD")
+        ]
         _, customers_total = customer_service.list_page(
             session, organization_id=who.organization_id, page=1, per_page=1
         )
@@ -186,7 +192,8 @@ def overview(request: Request) -> Response:
             charts=charts,
             receivables=receivables,
             top=top,
-            mrr_now=mrr_now,
+            mrr_now=mrr_rows[-1].amount_cents,
+            mrr_month=mrr_rows[-1].month,
             gross_total=sum(r.amount_cents for r in gross_rows),
             customers_total=customers_total,
             subscriptions_total=subs_total,
@@ -447,6 +454,18 @@ def metric_form(request: Request) -> Response:
     )
 
 
+def _metric_input(data: dict[str, str]) -> metric_service.MetricInput:
+    fields: dict[str, Any] = {
+        "name": data.get("name") or None,
+        "code": data.get("code") or None,
+        "description": data.get("description") or None,
+        "aggregation_type": data.get("aggregation_type") or None,
+        "field_name": data.get("field_name") or None,
+        "recurring": data.get("recurring") == "on",
+    }
+    return metric_service.MetricInput(**fields, sent=frozenset(fields))
+
+
 @router.post("/metrics/new")
 async def create_metric(request: Request) -> Response:
     who = auth.operator(request)
@@ -460,14 +479,7 @@ async def create_metric(request: Request) -> Response:
             metric_service.create(
                 session,
                 organization_id=who.organization_id,
-                data=metric_service.MetricInput(
-                    name=data.get("name") or None,
-                    code=data.get("code") or None,
-                    description=data.get("description") or None,
-                    aggregation_type=data.get("aggregation_type") or None,
-                    field_name=data.get("field_name") or None,
-                    recurring=data.get("recurring") == "on",
-                ),
+                data=_metric_input(data),
                 clock=clock(request),
             )
     except ValidationFailed as exc:
