@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from meterly.api.routes.files import document_url, render_html, sign
+from meterly.api.routes.files import render_html
+from meterly.api.schemas.invoices import document_url, sign
 from meterly.config import Settings
 from meterly.services import documents
 from meterly.services.clock import FrozenClock

@@ -7,17 +7,14 @@ token answers 404, as an unknown invoice does.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any
-from urllib.parse import quote
 
 import jinja2
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
 from meterly.api.http import clock, settings, unit_of_work
-from meterly.config import Settings
+from meterly.api.schemas.invoices import verify_token
 from meterly.domain.errors import NotFound
 from meterly.services import documents
 from meterly.store.tables import Invoice
@@ -32,21 +29,6 @@ _environment = jinja2.Environment(
 )
 
 
-def sign(config: Settings, invoice_id: str) -> str:
-    message = f"meterly:invoice-document:{invoice_id}".encode()
-    return hmac.new(config.secret_key.encode(), message, hashlib.sha256).hexdigest()
-
-
-def _verify(config: Settings, invoice_id: str, token: str | None) -> bool:
-    return bool(token) and hmac.compare_digest(sign(config, invoice_id), token or "")
-
-
-def document_url(config: Settings, invoice_id: str, extension: str) -> str:
-    base = config.public_url.rstrip("/")
-    token = sign(config, invoice_id)
-    return f"{base}/api/v1/files/invoices/{quote(invoice_id)}.{extension}?token={token}"
-
-
 def render_html(context: dict[str, Any]) -> str:
     """The invoice HTML view, from the same context the PDF is drawn from."""
     return _environment.get_template("invoice.html").render(**context)
@@ -57,7 +39,7 @@ def invoice_html(session: Session, invoice: Invoice) -> str:
 
 
 def _signed_invoice(request: Request, session: Session, invoice_id: str) -> Invoice:
-    if not _verify(settings(request), invoice_id, request.query_params.get("token")):
+    if not verify_token(settings(request), invoice_id, request.query_params.get("token")):
         raise NotFound("invoice")
     row = session.get(Invoice, invoice_id)
     if row is None or row.status not in _VISIBLE:

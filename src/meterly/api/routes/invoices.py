@@ -22,8 +22,14 @@ from meterly.api.http import (
     settings,
     unit_of_work,
 )
-from meterly.api.routes.files import document_url, invoice_html
-from meterly.api.schemas.invoices import InvoiceLinks, InvoiceUpdateIn, invoice, usage_period
+from meterly.api.routes.files import invoice_html
+from meterly.api.schemas.invoices import (
+    InvoiceLinks,
+    InvoiceUpdateIn,
+    document_url,
+    invoice,
+    usage_period,
+)
 from meterly.domain.errors import NotAllowed, NotFound, ValidationFailed
 from meterly.services import documents
 from meterly.services import invoices as invoice_service

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
@@ -12,6 +15,7 @@ from meterly.api.schemas.customers import customer as customer_body
 from meterly.api.schemas.fees import applied_tax_id, fee
 from meterly.api.schemas.subscriptions import subscription as subscription_body
 from meterly.api.wire import dec, iso, iso_date
+from meterly.config import Settings
 from meterly.store.tables import (
     Charge,
     ChargeFilter,
@@ -27,6 +31,23 @@ from meterly.store.tables import (
 class InvoiceUpdateIn(Payload):
     payment_status: str | None = None
     metadata: list[dict[str, Any]] | None = None
+
+
+def sign(config: Settings, invoice_id: str) -> str:
+    """The HMAC that lets a link open one invoice's documents without an API key."""
+    message = f"meterly:invoice-document:{invoice_id}".encode()
+    return hmac.new(config.secret_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def verify_token(config: Settings, invoice_id: str, token: str | None) -> bool:
+    return bool(token) and hmac.compare_digest(sign(config, invoice_id), token or "")
+
+
+def document_url(config: Settings, invoice_id: str, extension: str) -> str:
+    """`{public_url}/api/v1/files/invoices/{id}.{pdf|html}?token=...`"""
+    base = config.public_url.rstrip("/")
+    token = sign(config, invoice_id)
+    return f"{base}/api/v1/files/invoices/{quote(invoice_id)}.{extension}?token={token}"
 
 
 class InvoiceLinks:
@@ -213,6 +234,15 @@ def invoice(
             for f in row.fees
         ]
     return body
+
+
+def invoice_payload(
+    session: Session, row: Invoice, *, config: Settings | None = None
+) -> dict[str, Any]:
+    """The invoice as a webhook carries it (no request: links from the process settings)."""
+    config = config or Settings.from_env()
+    links = InvoiceLinks(file_url=document_url(config, row.id, "pdf") if row.file_path else None)
+    return invoice(session, row, include_fees=True, links=links)
 
 
 def _sorted_periods(row: Invoice) -> list[InvoiceSubscription]:
