@@ -873,3 +873,15 @@ def test_past_usage_needs_a_subscription(api: ApiClient) -> None:
     assert res.status_code == 404
     res = api.get("customers/nobody/past_usage", params={"external_subscription_id": "nope"})
     assert res.json()["code"] == "customer_not_found"
+
+
+def test_the_lago_client_models_parse_invoices_and_fees(api: ApiClient) -> None:
+    models = pytest.importorskip("lago_python_client.models.invoice")
+    fee_models = pytest.importorskip("lago_python_client.models.fee")
+    invoice_id = seed(api, status="finalized")
+    body = api.get(f"invoices/{invoice_id}").json()["invoice"]
+    models.InvoiceResponse.parse_obj(body)
+    for fee in body["fees"]:
+        fee_models.FeeResponse.parse_obj(fee)
+    for listed in api.get("invoices").json()["invoices"]:
+        models.InvoiceResponse.parse_obj(listed)
