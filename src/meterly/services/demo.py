@@ -115,7 +115,7 @@ def _catalogue(session: Any, org_id: str, clock: Clock) -> None:
             {"from_value": 101, "to_value": None, "per_unit_amount": "0.30", "flat_amount": "0"},
         ]
     }
-    catalogue = [
+    catalogue: list[tuple[str, str, int, list[tuple[str, str, dict[str, Any], Any]]]] = [
         ("Starter", "starter", 2900, [(calls, "graduated", graduated, ())]),
         (
             "Growth",

@@ -579,7 +579,7 @@ async def invoice_action(invoice_id: str, action: str, request: Request) -> Resp
     data = await auth.form(request)
     if not auth.csrf_ok(who, data) or action not in ("finalize", "void"):
         return Response("Invalid form", status_code=400)
-    message = f"Invoice {action}d."
+    message = {"finalize": "Invoice finalized.", "void": "Invoice voided."}[action]
     try:
         with unit_of_work(request) as session:
             row = _invoice(session, who, invoice_id)
