@@ -283,3 +283,14 @@ def test_unknown_plan_is_404(priced: Any) -> None:
         },
     )
     assert response.status_code == 404 and response.json()["code"] == "plan_not_found"
+
+
+def test_customer_scoped_lists_need_a_key_and_list_the_customer_s_objects(priced: Any) -> None:
+    without_key = priced.client.get("/api/v1/customers/cust_acme/subscriptions")
+    assert without_key.status_code == 401
+    subs = priced.get("customers/cust_acme/subscriptions").json()
+    assert [s["external_id"] for s in subs["subscriptions"]] == ["sub_acme"]
+    priced.delete("subscriptions/sub_acme")
+    invoices = priced.get("customers/cust_acme/invoices").json()
+    assert invoices["meta"]["total_count"] == 1
+    assert priced.get("customers/nobody/invoices").status_code == 404

@@ -60,6 +60,7 @@ class RunReport:
     activated: int = 0
     finalized_drafts: int = 0
     alerts_triggered: int = 0
+    overdue: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     amount_cents_by_currency: dict[str, int] = field(default_factory=dict)
 
@@ -113,6 +114,10 @@ def run(
         if on_progress:
             on_progress(done, len(ids))
     report.finalized_drafts = finalize_due_drafts(database, as_of=as_of, clock=clock)
+    from meterly.services import invoices
+
+    with database.unit_of_work() as session:
+        report.overdue = invoices.mark_overdue(session, clock=_At(as_of), organization_id=organization_id)
     from meterly.services import spend
 
     checks = spend.run_checks(database, clock=_At(as_of), organization_id=organization_id)

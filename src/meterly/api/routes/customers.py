@@ -87,3 +87,50 @@ def destroy(external_id: str, request: Request, org: str = Depends(organization_
         row = customers.find(session, organization_id=org, external_id=external_id)
         customers.delete(session, row=row, clock=clock(request))
         return envelope("customer", render(session, row))
+
+
+# Customer-scoped lists. The Lago client calls these without an Authorization header
+# (a client bug), so they answer 401 there as Lago does; with a key they work.
+
+
+@router.get("/{external_id}/invoices")
+def customer_invoices(
+    external_id: str, request: Request, org: str = Depends(organization_id)
+) -> Response:
+    from meterly.api.schemas.invoices import invoice
+    from meterly.services import invoices
+
+    page, per_page = page_params(request)
+    with unit_of_work(request) as session:
+        customers.find(session, organization_id=org, external_id=external_id)
+        rows, total = invoices.list_page(
+            session,
+            organization_id=org,
+            page=page,
+            per_page=per_page,
+            filters=invoices.InvoiceFilters(external_customer_id=external_id),
+        )
+        items = [invoice(session, r) for r in rows]
+    return listing("invoices", items, page=page, per_page=per_page, total=total)
+
+
+@router.get("/{external_id}/subscriptions")
+def customer_subscriptions(
+    external_id: str, request: Request, org: str = Depends(organization_id)
+) -> Response:
+    from meterly.api.routes.subscriptions import render
+    from meterly.services import subscriptions
+
+    page, per_page = page_params(request)
+    with unit_of_work(request) as session:
+        customers.find(session, organization_id=org, external_id=external_id)
+        rows, total = subscriptions.list_page(
+            session,
+            organization_id=org,
+            page=page,
+            per_page=per_page,
+            external_customer_id=external_id,
+            statuses=query_list(request, "status"),
+        )
+        items = [render(session, r, clock(request), with_plan=False) for r in rows]
+    return listing("subscriptions", items, page=page, per_page=per_page, total=total)
