@@ -128,8 +128,8 @@ def _rounds(
 ) -> tuple[Sample, Sample, int]:
     """p50 and p95 of each round (median over rounds), and requests per round."""
     per_round = cfg.usage_requests
-    if warmup_seconds > 1.0:  # the 1M cells: keep a round under about half a minute
-        per_round = max(5, min(per_round, int(30 / warmup_seconds)))
+    if warmup_seconds * per_round > 10.0:  # slow cells: keep a round near 10 s, >= 5 requests
+        per_round = max(5, int(10 / warmup_seconds))
     p50s, p95s = [], []
     for _ in range(cfg.repeat):
         values = measure(per_round)
