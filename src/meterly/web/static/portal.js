@@ -50,7 +50,7 @@
             labels: labels,
             datasets: [
               { label: "This period", data: current, backgroundColor: "rgba(59,91,219,0.75)" },
-              { label: "Previous period", data: previous, type: "line", borderColor: "rgba(134,142,150,0.9)", backgroundColor: "rgba(134,142,150,0.2)", pointRadius: 0, tension: 0.25 }
+              { label: "Previous period", data: previous, type: "line", borderColor: "rgba(134,142,150,0.9)", backgroundColor: "rgba(134,142,150,0.2)", pointRadius: 0, tension: 0 }
             ]
           },
           options: {
