@@ -77,6 +77,70 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'meterly.db'}"
 
 
+# --- migrated databases, cloned from a template -------------------------------------
+# Running every migration for each test dominates the suite's time. Each test process
+# migrates one template per backend once; tests get a copy (CREATE DATABASE ... TEMPLATE on
+# PostgreSQL, a file copy on SQLite), still a fresh database of their own.
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from meterly.store.engine import create_engine
+    from meterly.store.schema import upgrade
+
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = create_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # closing the last connection checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: str) -> Iterator[str]:
+    from meterly.store.engine import create_engine
+    from meterly.store.schema import upgrade
+
+    name, url = create_postgres_database(postgres_server)
+    engine = create_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield name
+    finally:
+        drop_postgres_database(postgres_server, name)
+
+
+@pytest.fixture
+def migrated_sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    import shutil
+
+    target = tmp_path / "meterly.db"
+    shutil.copyfile(sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def migrated_postgres_url(postgres_server: str, postgres_template: str) -> Iterator[str]:
+    import psycopg
+
+    name = f"meterly_test_{uuid.uuid4().hex[:12]}"
+    admin = postgres_server.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    try:
+        yield f"{postgres_server.rsplit('/', 1)[0]}/{name}"
+    finally:
+        drop_postgres_database(postgres_server, name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def migrated_db_url(request: pytest.FixtureRequest) -> str:
+    """A fresh database at the head migration, on each backend."""
+    fixture = "migrated_sqlite_url" if request.param == "sqlite" else "migrated_postgres_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest) -> str:
     """A fresh, empty database URL on each backend (schema not created)."""
@@ -123,7 +187,7 @@ class ApiClient:
         return self.client.delete(f"/api/v1/{path}", headers=self.headers, **kw)  # type: ignore[arg-type]
 
 
-def build_api(db_url: str, clock: FrozenClock) -> tuple[object, object]:
+def build_api(db_url: str, clock: FrozenClock, *, migrate: bool = True) -> tuple[object, object]:
     from fastapi.testclient import TestClient
 
     from meterly.api.app import create_app
@@ -134,7 +198,8 @@ def build_api(db_url: str, clock: FrozenClock) -> tuple[object, object]:
     from meterly.store.uow import Database
 
     database = Database(create_engine(db_url))
-    upgrade(database.engine)
+    if migrate:
+        upgrade(database.engine)
     app = create_app(Settings(database_url=db_url), database=database, clock=clock)
     with database.unit_of_work() as session:
         org, key = create_organization(session, name="Acme", clock=clock)
@@ -143,9 +208,9 @@ def build_api(db_url: str, clock: FrozenClock) -> tuple[object, object]:
 
 
 @pytest.fixture
-def api(db_url: str, clock: FrozenClock) -> Iterator[ApiClient]:
+def api(migrated_db_url: str, clock: FrozenClock) -> Iterator[ApiClient]:
     """The API on a fresh database of each backend, with one organization and its key."""
-    client, (secret, org_id, database) = build_api(db_url, clock)  # type: ignore[misc]
+    client, (secret, org_id, database) = build_api(migrated_db_url, clock, migrate=False)  # type: ignore[misc]
     with client:  # type: ignore[attr-defined]
         yield ApiClient(client, secret, org_id, database)
     database.engine.dispose()  # type: ignore[attr-defined]
