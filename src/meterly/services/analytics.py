@@ -2,8 +2,8 @@
 
 Every figure is read from finalized invoices, so it matches what customers were billed:
 
-* gross revenue: invoice totals (after coupons, taxes included, before prepaid credits
-  and credit notes are subtracted... as `total_amount_cents`) by issuing month;
+* gross revenue: invoice `total_amount_cents` (after coupons and prepaid credits, taxes
+  included; voided invoices left out, credit notes not subtracted) by issuing month;
 * MRR: subscription fees normalised to one month (quarterly / 3, yearly / 12 spread over
   the months the fee covers, weekly x 52 / 12), by month;
 * invoiced usage: charge fees by month and billable metric code;
