@@ -29,6 +29,7 @@ from meterly.api.schemas.wallets import (
     wallet_transaction,
 )
 from meterly.domain.errors import NotAllowed
+from meterly.domain.wallets import OngoingBalance
 from meterly.services import wallets as service
 from meterly.store.tables_wallets import Wallet
 
@@ -58,6 +59,25 @@ def _create(request: Request, org: str, body: Any, external_customer_id: str | N
         return _answer(request, session, row)
 
 
+def _ongoing_by_wallet(
+    request: Request, session: Session, rows: list[Wallet]
+) -> dict[str, OngoingBalance]:
+    """Live ongoing balances, computed once per customer and currency."""
+    now = clock(request).now()
+    out: dict[str, OngoingBalance] = {}
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
+        key = (row.customer_id, row.currency)
+        if row.status != service.ACTIVE or key in seen:
+            continue
+        seen.add(key)
+        customer = service.customer_of(session, row)
+        out |= service.ongoing_balances(
+            session, customer=customer, currency_code=row.currency, at=now
+        )
+    return out
+
+
 def _list(request: Request, org: str, external_customer_id: str | None) -> Response:
     page, per_page = page_params(request)
     with unit_of_work(request) as session:
@@ -69,10 +89,8 @@ def _list(request: Request, org: str, external_customer_id: str | None) -> Respo
             external_customer_id=external_customer_id,
             currency_code=request.query_params.get("currency") or None,
         )
-        now = clock(request).now()
-        items = [
-            wallet(session, r, ongoing=service.ongoing_of(session, wallet=r, at=now)) for r in rows
-        ]
+        ongoing = _ongoing_by_wallet(request, session, rows)
+        items = [wallet(session, r, ongoing=ongoing.get(r.id)) for r in rows]
     return listing("wallets", items, page=page, per_page=per_page, total=total)
 
 
