@@ -252,7 +252,7 @@ def test_serve_upgrades_the_schema_and_hands_settings_to_uvicorn(
     monkeypatch.setenv("METERLY_FROZEN_TIME", "2024-01-15T12:00:00Z")
     ok("serve", "--port", "3999", "--database-url", sqlite_url, "--workers", "2")
     ((args, kwargs),) = uvicorn_run.calls
-    assert args == ("meterly.api.app:create_app",)
+    assert args == ("meterly.web.app:create_app",)
     assert kwargs["factory"] is True
     assert (kwargs["host"], kwargs["port"], kwargs["workers"]) == ("127.0.0.1", 3999, 2)
     assert kwargs["access_log"] is False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from meterly.cli.common import (
     DatabaseUrl,
-    clock_from_env,
     database_flag,
     program,
     settings_for,
@@ -31,24 +30,27 @@ def quickstart(
 
 
 def introduce(database_url: str, *, base_url: str) -> None:
-    """First start: create the demo organization and show its key. Later: say how to get one."""
+    """First start: seed a living demo organization and show its key. Later: say how to get one."""
     with unit_of_work(database_url) as session:
         existing = [(org.id, org.name) for org in orgs.list_organizations(session)]
-        if existing:
-            org_id, name = existing[0]
-        else:
-            org, key = orgs.create_organization(session, name=DEMO_NAME, clock=clock_from_env())
-            org_id, secret = org.id, key.secret
     if existing:
+        org_id, name = existing[0]
         say(f"The database already has {len(existing)} organization(s), first {name} ({org_id}).")
         say("Keys are shown only once. Issue a new one with:")
         say(f"  {program()} api-key create --org {org_id}{database_flag(database_url)}")
+        say(f"Dashboard: {base_url}/dashboard")
         return
+    from meterly.cli.demo import seed_demo
+
+    say("Empty database: seeding a demo organization (plans, customers, three months of events)...")
+    report = seed_demo(database_url, name=DEMO_NAME)
+    org_id, secret = report.organization_id, report.api_key
     show_fields(
         f"{DEMO_NAME} organization created",
         [("organization", org_id), ("key", secret)],
         notes=[
-            "Try it:",
+            f"Dashboard: {base_url}/dashboard (sign in with the key)",
+            "Try the API:",
             f'curl -H "Authorization: Bearer {secret}" {base_url}/api/v1/billable_metrics',
         ],
     )

@@ -673,6 +673,9 @@ def _fee_taxes(fee: Fee, taxes: TaxContext) -> tuple[TaxRate, ...]:
             return taxes.for_charge(charge)
     if fee.fee_type == "commitment":
         return taxes.for_fee_type("commitment")
+    if fee.fee_type == "add_on":
+        # One-off fees keep the tax codes resolved when they were created.
+        return taxes.for_fee_type("add_on", (fee.properties or {}).get("tax_codes"))
     return taxes.for_fee_type(fee.fee_type)
 
 

@@ -181,7 +181,9 @@ def finalize(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
     if invoice.total_amount_cents == 0:
         invoice.payment_status = "succeeded"
     session.flush()
-    enqueue_webhook(session, invoice=invoice, webhook_type="invoice.created", clock=clock)
+    # One-off invoices announce themselves as invoice.one_off_created instead (Lago).
+    if invoice.invoice_type != "one_off":
+        enqueue_webhook(session, invoice=invoice, webhook_type="invoice.created", clock=clock)
     return invoice
 
 
