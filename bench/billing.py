@@ -164,7 +164,7 @@ def run(report: Report, dbs: Databases, backends: Sequence[str], cfg: Config) ->
         "(subscription, code) over the period; B2: the latest value per (subscription, code) "
         "(SQLite bare column with max(timestamp), PostgreSQL DISTINCT ON); each timed "
         "including the fetch, median over the repetitions",
-        "CLI start-up and a run with nothing to bill: "
+        "the same run with the subscriptions but no events (fixed cost per subscription): "
         + ", ".join(f"{b} {s:.2f} s" for b, s in startup.items()),
     ]
     report.add(table)

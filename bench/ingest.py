@@ -117,8 +117,8 @@ def http_run(
             warm_result = run_load(
                 server.host, server.port, db.api_key, "/api/v1/events", warm, cfg.concurrency
             )
-            if check:
-                raw, via_httpx = compare_clients(server.host, server.port, 2_000, cfg.concurrency)
+            if check and not _CLIENT_COST:
+                raw, via_httpx = compare_clients(server.host, server.port, 640, cfg.concurrency)
                 report.log(
                     f"client CPU per GET /health: raw {raw * 1e6:.0f} us, "
                     f"httpx {via_httpx * 1e6:.0f} us"
