@@ -57,7 +57,8 @@ def billed_invoice(
 ) -> tuple[str, str, str]:
     """(invoice id, invoice number, subscription fee id) of a finalized January invoice."""
     if tax:
-        assert api.post("taxes", {"tax": {"name": "VAT", "code": "vat", "rate": 20.0}}).status_code == 200  # type: ignore[attr-defined]  # fmt: skip
+        vat = {"tax": {"name": "VAT", "code": "vat", "rate": 20.0}}
+        assert post(api, "taxes", vat).status_code == 200
     plan: dict[str, Any] = {
         "name": "Plan",
         "code": "plan",
@@ -119,9 +120,7 @@ def count_notes(api: ApiClient) -> int:
 
 
 def mark_paid(api: ApiClient, invoice_id: str) -> None:
-    response: Any = api.put(
-        f"invoices/{invoice_id}", {"invoice": {"payment_status": "succeeded"}}
-    )
+    response: Any = api.put(f"invoices/{invoice_id}", {"invoice": {"payment_status": "succeeded"}})
     assert response.status_code == 200, response.text
 
 
@@ -173,7 +172,9 @@ def test_create_a_credit_note_for_part_of_a_fee(api: ApiClient) -> None:
 def test_numbers_follow_the_invoice(api: ApiClient) -> None:
     invoice_id, number, fee_id = billed_invoice(api)
     for expected in ("CN001", "CN002"):
-        response = post(api, "credit_notes", body(invoice_id, fee_id, 1000, credit_amount_cents=1200))
+        response = post(
+            api, "credit_notes", body(invoice_id, fee_id, 1000, credit_amount_cents=1200)
+        )
         assert response.json()["credit_note"]["number"] == f"{number}-{expected}"
 
 
@@ -274,21 +275,19 @@ def test_refund_of_a_paid_invoice_then_refund_status(api: ApiClient) -> None:
     assert_422(bad, "refund_status", "value_is_invalid")
 
 
-def test_refund_above_what_was_paid_is_refused(api: ApiClient) -> None:
+def test_refund_above_what_is_left_is_refused(api: ApiClient) -> None:
     invoice_id, _, fee_id = billed_invoice(api)
     mark_paid(api, invoice_id)
-    first = post(api, "credit_notes", body(invoice_id, fee_id, 8000, refund_amount_cents=9600))
+    first = post(api, "credit_notes", body(invoice_id, fee_id, 8000, credit_amount_cents=9600))
     assert first.status_code == 200
-    # 2000 of fee left → 2400 with tax; the paid 12000 minus 9600 refunded = 2400: OK,
-    # but credit 0 + refund 2400 after a credit of 2400 elsewhere would exceed it.
-    second = post(
-        api,
-        "credit_notes",
-        body(invoice_id, fee_id, 2000, refund_amount_cents=2400),
-    )
-    assert second.status_code == 200
-    third = post(api, "credit_notes", body(invoice_id, fee_id, 1, refund_amount_cents=1))
-    assert_422(third, "amount_cents", "higher_than_remaining_fee_amount")
+    # 12000 − 9600 = 2400 left to give back: 2401 is one unit too many to refund.
+    response = post(api, "credit_notes", body(invoice_id, fee_id, 2000, refund_amount_cents=2401))
+    assert_422(response, "refund_amount_cents", "higher_than_remaining_invoice_amount")
+    assert count_notes(api) == 1
+    exact = post(api, "credit_notes", body(invoice_id, fee_id, 2000, refund_amount_cents=2400))
+    assert exact.status_code == 200, exact.text
+    nothing_left = post(api, "credit_notes", body(invoice_id, fee_id, 1, refund_amount_cents=1))
+    assert_422(nothing_left, "amount_cents", "higher_than_remaining_fee_amount")
 
 
 def test_offset_reduces_the_invoice_due_amount(api: ApiClient) -> None:
@@ -380,7 +379,8 @@ def test_estimate_of_an_unpaid_invoice(api: ApiClient) -> None:
 def test_estimate_after_payment_and_an_earlier_credit_note(api: ApiClient) -> None:
     invoice_id, _, fee_id = billed_invoice(api)
     mark_paid(api, invoice_id)
-    assert post(api, "credit_notes", body(invoice_id, fee_id, 7000, refund_amount_cents=8400)).status_code == 200  # fmt: skip
+    first = post(api, "credit_notes", body(invoice_id, fee_id, 7000, refund_amount_cents=8400))
+    assert first.status_code == 200
     response = post(api, "credit_notes/estimate", body(invoice_id, fee_id, 3000))
     estimate = response.json()["estimated_credit_note"]
     # 3000 + 600 = 3600; 12000 − 8400 = 3600 left, paid 12000 − refunded 8400 = 3600

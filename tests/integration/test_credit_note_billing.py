@@ -204,9 +204,7 @@ def terminate(api: ApiClient, when: datetime, *, mode: str | None = None) -> Sub
         return sub
 
 
-def termination_note(
-    api: ApiClient, sub_id: str, *, upgrading: bool = False
-) -> CreditNote | None:
+def termination_note(api: ApiClient, sub_id: str, *, upgrading: bool = False) -> CreditNote | None:
     """What billing.terminate creates; calling it again is a no-op (idempotent)."""
     with api.database.unit_of_work() as session:  # type: ignore[attr-defined]
         sub = session.get(Subscription, sub_id)
