@@ -370,3 +370,19 @@ def test_two_concurrent_runs_never_duplicate_an_invoice(api: Any) -> None:
             )
             == 10
         )
+
+
+def test_terminating_a_pay_in_advance_plan_credits_the_unused_days(api: Any) -> None:
+    setup_catalogue(api, pay_in_advance=True, amount=3100)
+    subscribe(api, at(2024, 1, 1))
+    run(api, at(2024, 1, 1, 1))  # January paid in advance: 3100
+    api.client.app.state.clock.set(at(2024, 1, 10, 12))
+    bad = api.delete("subscriptions/sub", params={"on_termination_credit_note": "maybe"})
+    assert bad.status_code == 422
+    assert api.get("subscriptions/sub").json()["subscription"]["status"] == "active"
+    response = api.delete("subscriptions/sub", params={"on_termination_credit_note": "credit"})
+    assert response.status_code == 200, response.text
+    (note,) = api.get("credit_notes").json()["credit_notes"]
+    # Jan 11..31 unused: 21 days x 3100/31 = 2100.
+    assert note["credit_amount_cents"] == 2100
+    assert note["balance_amount_cents"] == 2100

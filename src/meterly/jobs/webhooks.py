@@ -463,7 +463,7 @@ _GUESSED: dict[str, tuple[str, str]] = {
     "invoice": ("meterly.api.schemas.invoices", "Invoice"),
     "credit_note": ("meterly.api.schemas.credit_notes", "CreditNote"),
     "wallet": ("meterly.api.schemas.wallets", "Wallet"),
-    "wallet_transaction": ("meterly.api.schemas.wallet_transactions", "WalletTransaction"),
+    "wallet_transaction": ("meterly.api.schemas.wallets", "WalletTransaction"),
 }
 
 

@@ -114,10 +114,7 @@ def run(
         if on_progress:
             on_progress(done, len(ids))
     report.finalized_drafts = finalize_due_drafts(database, as_of=as_of, clock=clock)
-    from meterly.services import invoices
-
-    with database.unit_of_work() as session:
-        report.overdue = invoices.mark_overdue(session, clock=_At(as_of), organization_id=organization_id)
+    _housekeeping(database, as_of=as_of, organization_id=organization_id, report=report)
     from meterly.services import spend
 
     checks = spend.run_checks(database, clock=_At(as_of), organization_id=organization_id)
@@ -135,6 +132,22 @@ class _At:
 
     def now(self) -> datetime:
         return self.instant
+
+
+def _housekeeping(
+    database: Database, *, as_of: datetime, organization_id: str | None, report: RunReport
+) -> None:
+    """The clock's other duties: overdue invoices, expiries and recurring wallet top-ups."""
+    from meterly.services import coupons, invoices, wallets
+
+    at = _At(as_of)
+    with database.unit_of_work() as session:
+        report.overdue = invoices.mark_overdue(session, clock=at, organization_id=organization_id)
+    with database.unit_of_work() as session:
+        coupons.terminate_expired(session, clock=at)
+        wallets.terminate_expired(session, clock=at)
+    with database.unit_of_work() as session:
+        wallets.run_recurring_top_ups(session, clock=at)
 
 
 def _bill_subscription(
@@ -222,6 +235,10 @@ def terminate(session: Session, *, sub: Subscription, clock: Clock, upgrading: b
     sub.updated_at = now
     session.flush()
     _bill_termination(session, sub, clock=clock, upgraded=upgrading)
+    # A pay-in-advance plan paid for days it will not use: credit them back.
+    from meterly.services import credit_notes
+
+    credit_notes.credit_unused_subscription_fee(session, sub=sub, clock=clock, upgrading=upgrading)
     enqueue(session, sub.organization_id, "subscription.terminated", "subscription", sub.id, clock)
 
 

@@ -195,7 +195,9 @@ def invoice_context(session: Session, invoice: Invoice) -> dict[str, Any]:
                 "amount": "-" + format_money(invoice.prepaid_credit_amount_cents, code),
             }
         ]
-    due = max(invoice.total_amount_cents - invoice.total_paid_amount_cents, 0)
+    from meterly.services.invoices import amount_due_cents
+
+    due = amount_due_cents(session, invoice)
     totals = [
         ("Fees", format_money(invoice.fees_amount_cents, code)),
     ]

@@ -232,8 +232,21 @@ def void(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
     invoice.payment_overdue = False
     invoice.updated_at = now
     session.flush()
+    _paid_top_ups(session, invoice=invoice, clock=clock)
     enqueue_webhook(session, invoice=invoice, webhook_type="invoice.voided", clock=clock)
     return invoice
+
+
+def _paid_top_ups(session: Session, *, invoice: Invoice, clock: Clock) -> None:
+    """Paid credits waiting on their credit invoice settle when it is paid, fail otherwise."""
+    if invoice.invoice_type != "credit":
+        return
+    from meterly.services import wallets
+
+    if invoice.status == "voided" or invoice.payment_status == "failed":
+        wallets.fail_paid_top_ups(session, invoice=invoice, clock=clock)
+    elif invoice.payment_status == "succeeded":
+        wallets.settle_paid_top_ups(session, invoice=invoice, clock=clock)
 
 
 def update(
@@ -259,6 +272,7 @@ def update(
         if payment_status == "succeeded":
             invoice.total_paid_amount_cents = invoice.total_amount_cents
             invoice.payment_overdue = False
+        _paid_top_ups(session, invoice=invoice, clock=clock)
     invoice.updated_at = now
     session.flush()
     if changed:
@@ -537,3 +551,16 @@ def past_usage_periods(
         ]
         result.append((invoice, period, fees))
     return result, total
+
+
+def amount_due_cents(session: Session, invoice: Invoice) -> int:
+    """What is left to pay: the total (already net of prepaid credits), less what was paid
+    and what credit notes offset. A draft owes its total; a voided invoice nothing."""
+    if invoice.status == "voided":
+        return 0
+    if invoice.status == "draft":
+        return invoice.total_amount_cents
+    from meterly.services.credit_notes import offsetted_amount_cents
+
+    offset = offsetted_amount_cents(session, invoice_id=invoice.id)
+    return max(invoice.total_amount_cents - invoice.total_paid_amount_cents - offset, 0)

@@ -312,10 +312,28 @@ def update(
     return sub
 
 
+TERMINATION_CREDIT_NOTES = ("credit", "refund", "offset", "skip")
+TERMINATION_INVOICES = ("generate", "skip")
+
+
 def terminate(
-    session: Session, *, sub: Subscription, clock: Clock, on_termination_invoice: str | None = None
+    session: Session,
+    *,
+    sub: Subscription,
+    clock: Clock,
+    on_termination_invoice: str | None = None,
+    on_termination_credit_note: str | None = None,
 ) -> Subscription:
     """Terminate an active subscription (billing its open period) or cancel a pending one."""
+    if on_termination_invoice is not None and on_termination_invoice not in TERMINATION_INVOICES:
+        raise ValidationFailed.field("on_termination_invoice", "value_is_invalid")
+    if (
+        on_termination_credit_note is not None
+        and on_termination_credit_note not in TERMINATION_CREDIT_NOTES
+    ):
+        raise ValidationFailed.field("on_termination_credit_note", "value_is_invalid")
+    if on_termination_credit_note:
+        sub.on_termination_credit_note = on_termination_credit_note
     if sub.status == "pending":
         now = clock.now()
         sub.status, sub.canceled_at, sub.updated_at = "canceled", now, now

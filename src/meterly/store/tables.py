@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeEngine
 
 from meterly.store.types import AwareDateTime, ExactDecimal
 
@@ -39,8 +40,9 @@ metadata = MetaData(
     }
 )
 
-Json = JSON().with_variant(JSONB(), "postgresql")
-UUID = String(36)
+# Annotated: the area modules import these back while this module is still loading.
+Json: TypeEngine[Any] = JSON().with_variant(JSONB(), "postgresql")
+UUID: String = String(36)
 NOT_DELETED = text("deleted_at IS NULL")
 
 
@@ -546,7 +548,7 @@ class Webhook(Base):
 # table on `metadata` (Alembic autogenerate, create_all) whatever a caller imported first.
 from meterly.store import (  # noqa: E402
     tables_coupons,  # noqa: F401
-    tables_credit_notes,  # noqa: F401
     tables_spend,  # noqa: F401
-    tables_wallets,  # noqa: F401
 )
+from meterly.store.tables_credit_notes import CreditNote  # noqa: E402, F401
+from meterly.store.tables_wallets import Wallet, WalletTransaction  # noqa: E402, F401

@@ -126,5 +126,6 @@ def terminate(external_id: str, request: Request, org: str = Depends(organizatio
             sub=row,
             clock=clock(request),
             on_termination_invoice=params.get("on_termination_invoice"),
+            on_termination_credit_note=params.get("on_termination_credit_note"),
         )
         return envelope("subscription", render(session, row, clock(request)))

@@ -16,6 +16,8 @@ from meterly.api.schemas.fees import applied_tax_id, fee
 from meterly.api.schemas.subscriptions import subscription as subscription_body
 from meterly.api.wire import dec, iso, iso_date
 from meterly.config import Settings
+from meterly.services import invoices as invoice_service
+from meterly.services.credit_notes import offsetted_amount_cents
 from meterly.store.tables import (
     Charge,
     ChargeFilter,
@@ -56,13 +58,6 @@ class InvoiceLinks:
     def __init__(self, file_url: str | None = None, html_url: str | None = None) -> None:
         self.file_url = file_url
         self.html_url = html_url
-
-
-def total_due_amount_cents(row: Invoice) -> int:
-    """What is left to pay. `total_amount_cents` is already net of prepaid credits."""
-    if row.status in ("voided", "draft"):
-        return 0 if row.status == "voided" else row.total_amount_cents
-    return max(row.total_amount_cents - row.total_paid_amount_cents, 0)
 
 
 def billing_period(period: InvoiceSubscription, sub: Subscription) -> dict[str, Any]:
@@ -190,9 +185,11 @@ def invoice(
         "sub_total_excluding_taxes_amount_cents": row.sub_total_excluding_taxes_amount_cents,
         "sub_total_including_taxes_amount_cents": row.sub_total_including_taxes_amount_cents,
         "total_amount_cents": row.total_amount_cents,
-        "total_due_amount_cents": total_due_amount_cents(row),
+        "total_due_amount_cents": invoice_service.amount_due_cents(session, row),
         "total_paid_amount_cents": row.total_paid_amount_cents,
-        "total_offsetted_credit_note_amount_cents": 0,
+        "total_offsetted_credit_note_amount_cents": offsetted_amount_cents(
+            session, invoice_id=row.id
+        ),
         "prepaid_credit_amount_cents": row.prepaid_credit_amount_cents,
         "prepaid_granted_credit_amount_cents": row.prepaid_credit_amount_cents,
         "prepaid_purchased_credit_amount_cents": 0,
