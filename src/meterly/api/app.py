@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, FastAPI
 
 from meterly.api.errors import install_error_handlers
 from meterly.api.routes import ROUTERS
 from meterly.config import Settings
 from meterly.services.clock import Clock, clock_for
+from meterly.services.event_writer import EventWriter
 from meterly.store.engine import create_engine
 from meterly.store.uow import Database
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.event_writer.close()  # let the writer finish its last commit
 
 
 def create_app(
@@ -19,10 +29,13 @@ def create_app(
     clock: Clock | None = None,
 ) -> FastAPI:
     settings = settings or Settings.from_env()
-    app = FastAPI(title="Meterly", version="0.1.0", docs_url="/docs", redoc_url=None)
+    app = FastAPI(
+        title="Meterly", version="0.1.0", docs_url="/docs", redoc_url=None, lifespan=_lifespan
+    )
     app.state.settings = settings
     app.state.database = database or Database(create_engine(settings.database_url))
     app.state.clock = clock or clock_for(settings.frozen_time)
+    app.state.event_writer = EventWriter(app.state.database)
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1")

@@ -18,6 +18,7 @@ from meterly.api.wire import pagination_meta
 from meterly.config import Settings
 from meterly.domain.errors import ValidationFailed
 from meterly.services.clock import Clock
+from meterly.services.event_writer import EventWriter
 from meterly.services.organizations import authenticate
 from meterly.store.uow import Database
 
@@ -33,6 +34,12 @@ class Payload(BaseModel):
 def database(request: Request) -> Database:
     db: Database = request.app.state.database
     return db
+
+
+def event_writer(request: Request) -> EventWriter:
+    """The process's group-commit writer for ingestion (see services/event_writer.py)."""
+    writer: EventWriter = request.app.state.event_writer
+    return writer
 
 
 def clock(request: Request) -> Clock:

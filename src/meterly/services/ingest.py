@@ -186,30 +186,30 @@ def _row(organization_id: str, event: IncomingEvent, now: datetime) -> dict[str,
     }
 
 
-def ingest_one(
-    session: Session, *, organization_id: str, raw: Mapping[str, Any], clock: Clock
+def prepare_one(
+    *,
+    organization_id: str,
+    raw: Mapping[str, Any],
+    now: datetime,
+    expressions: Mapping[str, tuple[str, Any]],
 ) -> dict[str, Any]:
-    """Append one event; a transaction id seen before is Lago's 422 value_already_exist."""
-    now = clock.now()
-    event = validate(raw, now=now)
-    event = _with_expression(event, EXPRESSIONS.for_org(session, organization_id))
-    row = _row(organization_id, event, now)
-    stored = event_store.insert_new(session.connection(), [row])
-    if not stored:
-        raise ValidationFailed.field("transaction_id", "value_already_exist")
-    return row
+    """One validated event as the row to append."""
+    event = _with_expression(validate(raw, now=now), expressions)
+    return _row(organization_id, event, now)
 
 
-def ingest_batch(
-    session: Session, *, organization_id: str, raw_events: object, clock: Clock
+def prepare_batch(
+    *,
+    organization_id: str,
+    raw_events: object,
+    now: datetime,
+    expressions: Mapping[str, tuple[str, Any]],
 ) -> list[dict[str, Any]]:
-    """All or nothing: every event is validated, any error rejects the whole batch by index."""
+    """Every event validated; any error rejects the whole batch, keyed by index."""
     if not isinstance(raw_events, list) or not raw_events:
         raise ValidationFailed.field("events", "no_events")
     if len(raw_events) > MAX_BATCH:
         raise ValidationFailed.field("events", "too_many_events")
-    now = clock.now()
-    expressions = EXPRESSIONS.for_org(session, organization_id)
     errors: dict[str, object] = {}
     accepted: list[IncomingEvent] = []
     seen: set[tuple[str, str]] = set()
@@ -229,16 +229,49 @@ def ingest_batch(
         accepted.append(event)
     if errors:
         raise ValidationFailed(errors)
-    rows = [_row(organization_id, e, now) for e in accepted]
-    stored = event_store.insert_new(session.connection(), rows)
-    if len(stored) != len(rows):
-        duplicates = {
+    return [_row(organization_id, e, now) for e in accepted]
+
+
+def require_new(rows: Sequence[dict[str, Any]], new_keys: set[tuple[str, str]]) -> None:
+    """Lago's answer when an event was stored before: 422 value_already_exist."""
+    if len(new_keys) == len(rows):
+        return
+    if len(rows) == 1:
+        raise ValidationFailed.field("transaction_id", "value_already_exist")
+    raise ValidationFailed(
+        {
             str(i): {"transaction_id": ["value_already_exist"]}
             for i, r in enumerate(rows)
-            if (r["transaction_id"], r["external_subscription_id"]) not in stored
+            if (r["transaction_id"], r["external_subscription_id"]) not in new_keys
         }
-        # Raising rolls back the unit of work: the batch stays all or nothing.
-        raise ValidationFailed(duplicates)
+    )
+
+
+def ingest_one(
+    session: Session, *, organization_id: str, raw: Mapping[str, Any], clock: Clock
+) -> dict[str, Any]:
+    """Append one event in the caller's unit of work (the API uses the group-commit writer)."""
+    row = prepare_one(
+        organization_id=organization_id,
+        raw=raw,
+        now=clock.now(),
+        expressions=EXPRESSIONS.for_org(session, organization_id),
+    )
+    require_new([row], event_store.insert_new(session.connection(), [row]))
+    return row
+
+
+def ingest_batch(
+    session: Session, *, organization_id: str, raw_events: object, clock: Clock
+) -> list[dict[str, Any]]:
+    """All or nothing, in the caller's unit of work: raising rolls the whole batch back."""
+    rows = prepare_batch(
+        organization_id=organization_id,
+        raw_events=raw_events,
+        now=clock.now(),
+        expressions=EXPRESSIONS.for_org(session, organization_id),
+    )
+    require_new(rows, event_store.insert_new(session.connection(), rows))
     return rows
 
 

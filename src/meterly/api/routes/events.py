@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -9,7 +10,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from meterly.api.errors import BadRequest
 from meterly.api.http import (
     clock,
+    database,
     envelope,
+    event_writer,
     json_body,
     listing,
     ok,
@@ -26,13 +29,24 @@ from meterly.services import ingest
 router = APIRouter(prefix="/events", tags=["events"])
 
 
+def _expressions(request: Request, org: str) -> Mapping[str, tuple[str, Any]]:
+    with database(request).sessions() as session:
+        return ingest.EXPRESSIONS.for_org(session, org)
+
+
 @router.post("")
 def create(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
     raw = root(body, "event")
-    with unit_of_work(request) as session:
-        row = ingest.ingest_one(session, organization_id=org, raw=raw, clock=clock(request))
+    row = ingest.prepare_one(
+        organization_id=org,
+        raw=raw,
+        now=clock(request).now(),
+        expressions=_expressions(request, org),
+    )
+    result = event_writer(request).store([row])
+    ingest.require_new([row], result.new_keys)
     return envelope("event", event(row))
 
 
@@ -42,10 +56,14 @@ def batch(
 ) -> Response:
     if not isinstance(body, dict) or "events" not in body:
         raise BadRequest("param is missing or the value is empty or invalid: events")
-    with unit_of_work(request) as session:
-        rows = ingest.ingest_batch(
-            session, organization_id=org, raw_events=body["events"], clock=clock(request)
-        )
+    rows = ingest.prepare_batch(
+        organization_id=org,
+        raw_events=body["events"],
+        now=clock(request).now(),
+        expressions=_expressions(request, org),
+    )
+    result = event_writer(request).store(rows, all_or_nothing=True)
+    ingest.require_new(rows, result.new_keys)
     return ok({"events": [event(r) for r in rows]})
 
 

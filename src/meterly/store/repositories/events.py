@@ -13,25 +13,33 @@ from sqlalchemy.engine import RowMapping
 
 from meterly.store.tables import events
 
+_IDEMPOTENCY_KEY = ["organization_id", "transaction_id", "external_subscription_id"]
+_INSERTS: dict[str, Any] = {}
+
+
+def _insert_statement(dialect: str) -> Any:
+    """Insert-or-ignore with RETURNING, built once per dialect: executed with a list of
+    rows it is compiled once and cached, and SQLAlchemy sends it as multi-row inserts."""
+    if dialect not in _INSERTS:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        _INSERTS[dialect] = (
+            insert(events)
+            .on_conflict_do_nothing(index_elements=_IDEMPOTENCY_KEY)
+            .returning(events.c.transaction_id, events.c.external_subscription_id)
+        )
+    return _INSERTS[dialect]
+
 
 def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
-    """Insert-or-ignore in one statement; returns the (transaction_id, subscription) keys stored.
+    """Insert-or-ignore; returns the (transaction_id, subscription) keys actually stored.
 
     Idempotency rests on the unique index, so two concurrent requests with the same
     transaction id cannot both store it: the loser's row is ignored and it learns so here.
     """
     if not rows:
         return set()
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(events)
-        .values(list(rows))
-        .on_conflict_do_nothing(
-            index_elements=["organization_id", "transaction_id", "external_subscription_id"]
-        )
-        .returning(events.c.transaction_id, events.c.external_subscription_id)
-    )
-    return {(r[0], r[1]) for r in conn.execute(statement)}
+    result = conn.execute(_insert_statement(conn.dialect.name), list(rows))
+    return {(r[0], r[1]) for r in result}
 
 
 def existing_keys(
