@@ -632,14 +632,6 @@ def test_customer_scoped_wallets(lago_server: LagoServer) -> None:
     assert (terminated.lago_id, terminated.status) == (wallet.lago_id, "terminated")
 
 
-@pytest.mark.xfail(
-    reason=(
-        "no routes for customers/{external_customer_id}/wallets/{code}/alerts[/{code}] "
-        "(src/meterly/api/routes/alerts.py only serves subscriptions/{ext}/alerts): "
-        "customers.wallets.alerts.* get 404 resource_not_found"
-    ),
-    strict=True,
-)
 def test_wallet_alerts(lago_server: LagoServer) -> None:
     client = lago_server.client
     customer_id = new_customer(lago_server)
@@ -1067,15 +1059,6 @@ def test_subscription_alerts_create_and_delete(lago_server: LagoServer, metered:
     client.subscriptions.delete_alerts(metered.subscription_id)
 
 
-@pytest.mark.xfail(
-    reason=(
-        "src/meterly/api/schemas/alerts.py: an alert's billable_metric is a compact "
-        "{lago_id, name, code, aggregation_type}; the client parses it as "
-        "BillableMetricResponse, which requires created_at and filters (Lago sends the full "
-        "billable metric), so create_alerts raises pydantic ValidationError"
-    ),
-    strict=True,
-)
 def test_billable_metric_alert(lago_server: LagoServer, metered: Metered) -> None:
     client = lago_server.client
     try:

@@ -60,6 +60,7 @@ class Scenario:
     city_id: str
     coupon_code: str
     coupon_name: str
+    coupon_id: str
     applied_coupon_id: str
     wallet_id: str
     credit_note_id: str | None
@@ -231,6 +232,7 @@ def build(lago_server: LagoServer, currency: str, *, with_credit_note: bool) -> 
         city_id=city.lago_id,
         coupon_code=coupon.code,
         coupon_name=coupon.name,
+        coupon_id=coupon.lago_id,
         applied_coupon_id=applied.lago_id,
         wallet_id=wallet.lago_id,
         credit_note_id=credit_note_id,
@@ -354,13 +356,6 @@ def test_usd_applied_taxes_are_summed_per_tax_then_rounded(
     assert vat.amount_currency == city.amount_currency == "USD"
 
 
-@pytest.mark.xfail(
-    reason=(
-        "src/meterly/api/schemas/invoices.py invoice_applied_taxes: applied_taxes[].lago_tax_id "
-        "is null (the billing breakdown stores no tax id); Lago sends the tax's lago_id"
-    ),
-    strict=True,
-)
 def test_usd_applied_taxes_reference_their_tax(
     lago_server: LagoServer, waterfall: Waterfall
 ) -> None:
@@ -382,7 +377,8 @@ def test_usd_credits_list_the_coupon_before_taxes_and_the_credit_note_after(
         "USD",
         True,
     )
-    assert coupon.item.lago_item_id == waterfall.usd.applied_coupon_id
+    # Lago's credit item is the coupon itself (its id, code and name).
+    assert coupon.item.lago_item_id == waterfall.usd.coupon_id
     assert coupon.item.code == waterfall.usd.coupon_code
     assert (credit_note.amount_cents, credit_note.before_taxes) == (2570, False)
     assert credit_note.item.lago_item_id == waterfall.usd.credit_note_id
@@ -391,14 +387,6 @@ def test_usd_credits_list_the_coupon_before_taxes_and_the_credit_note_after(
         assert credit.invoice.payment_status == "pending"
 
 
-@pytest.mark.xfail(
-    reason=(
-        "src/meterly/api/schemas/invoices.py invoice_credits: credits[].item.name is null for "
-        "a coupon (Lago: the coupon's name) and item.code/item.name are null for a credit note "
-        "(Lago: the credit note's number / the credited invoice's number)"
-    ),
-    strict=True,
-)
 def test_usd_credit_items_name_their_coupon_and_credit_note(
     lago_server: LagoServer, waterfall: Waterfall
 ) -> None:

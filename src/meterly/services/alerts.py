@@ -276,7 +276,7 @@ def evaluate(session: Session, *, alert: Alert, clock: Clock) -> TriggeredAlert 
     """Compare the alert's figure with its last one; report newly crossed thresholds."""
     now = clock.now()
     if alert.wallet_id is not None:
-        value = _wallet_value(session, alert)
+        value = _wallet_value(session, alert, now)
         if value is None:
             return None
         period_key = "wallet"
@@ -395,18 +395,22 @@ def webhooks_enqueue(
     )
 
 
-def _wallet_value(session: Session, alert: Alert) -> Decimal | None:
-    import importlib
-    import importlib.util
+def _wallet_value(session: Session, alert: Alert, now: datetime) -> Decimal | None:
+    """The wallet figure a wallet alert watches (None once the wallet is gone)."""
+    from meterly.services import wallets
+    from meterly.store.tables_wallets import Wallet
 
-    if importlib.util.find_spec("meterly.services.wallets") is None:
+    wallet = session.get(Wallet, alert.wallet_id)
+    if wallet is None or wallet.status != "active":
         return None
-    wallets = importlib.import_module("meterly.services.wallets")
-    reader = getattr(wallets, "alert_value", None)
-    if reader is None:
-        return None
-    value: Decimal | None = reader(session, wallet_id=alert.wallet_id, alert_type=alert.alert_type)
-    return value
+    if alert.alert_type == "wallet_balance_amount":
+        return Decimal(wallet.balance_cents)
+    if alert.alert_type == "wallet_credits_balance":
+        return Decimal(wallet.credits_balance)
+    ongoing = wallets.ongoing_of(session, wallet=wallet, at=now)
+    if alert.alert_type == "wallet_ongoing_balance_amount":
+        return Decimal(ongoing.ongoing_balance_cents)
+    return Decimal(ongoing.credits_ongoing_balance)
 
 
 def evaluate_all(session: Session, *, clock: Clock, organization_id: str | None = None) -> int:

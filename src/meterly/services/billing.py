@@ -745,6 +745,7 @@ def apply_waterfall(
     if clock is not None:
         invoice_credits.consume(session, invoice=invoice, totals=totals, clock=clock)
     by_id = {r.fee_id: r for r in totals.fees}
+    ids = tax_ids(session, invoice.organization_id)
     for fee in fee_list:
         result = by_id[fee.id]
         fee.precise_coupons_amount_cents = result.precise_coupons_amount_cents
@@ -753,6 +754,7 @@ def apply_waterfall(
         fee.taxes_rate = result.taxes_rate
         fee.applied_taxes = [
             {
+                "tax_id": ids.get(a.tax.code),
                 "tax_code": a.tax.code,
                 "tax_name": a.tax.name,
                 "tax_rate": str(a.tax.rate),
@@ -774,6 +776,7 @@ def apply_waterfall(
     invoice.breakdown = {
         "applied_taxes": [
             {
+                "tax_id": ids.get(t.tax.code),
                 "tax_code": t.tax.code,
                 "tax_name": t.tax.name,
                 "tax_rate": str(t.tax.rate),
@@ -784,7 +787,7 @@ def apply_waterfall(
             }
             for t in totals.applied_taxes
         ],
-        "credits": _credit_lines(totals),
+        "credits": _credit_lines(session, totals),
         "wallets": [
             {
                 "wallet_id": w.wallet_id,
@@ -800,27 +803,43 @@ def apply_waterfall(
     return totals
 
 
-def _credit_lines(totals: InvoiceTotals) -> list[dict[str, Any]]:
-    """The invoice's `credits[]`: coupons (before taxes) and credit notes (after)."""
-    lines: list[dict[str, Any]] = [
-        {
-            "kind": "coupon",
-            "applied_coupon_id": c.applied_coupon.id,
-            "code": c.applied_coupon.coupon_code,
-            "amount_cents": c.amount_cents,
-            "before_taxes": True,
-        }
-        for c in totals.coupons
-    ]
-    lines += [
-        {
-            "kind": "credit_note",
-            "credit_note_id": n.credit_note_id,
-            "amount_cents": n.amount_cents,
-            "before_taxes": False,
-        }
-        for n in totals.credit_notes
-    ]
+def _credit_lines(session: Session, totals: InvoiceTotals) -> list[dict[str, Any]]:
+    """The invoice's `credits[]`: coupons (before taxes) and credit notes (after), each
+    named the way Lago names them: the coupon, or the credit note and the invoice it credits."""
+    from meterly.store.tables_coupons import AppliedCouponRow, CouponRow
+    from meterly.store.tables_credit_notes import CreditNote
+
+    lines: list[dict[str, Any]] = []
+    for application in totals.coupons:
+        applied = session.get(AppliedCouponRow, application.applied_coupon.id)
+        coupon = session.get(CouponRow, applied.coupon_id) if applied else None
+        lines.append(
+            {
+                "kind": "coupon",
+                "applied_coupon_id": application.applied_coupon.id,
+                "lago_item_id": coupon.id if coupon else application.applied_coupon.id,
+                "code": application.applied_coupon.coupon_code,
+                "name": coupon.name if coupon else application.applied_coupon.coupon_code,
+                "description": coupon.description if coupon else None,
+                "amount_cents": application.amount_cents,
+                "before_taxes": True,
+            }
+        )
+    for consumption in totals.credit_notes:
+        note = session.get(CreditNote, consumption.credit_note_id)
+        credited = session.get(Invoice, note.invoice_id) if note else None
+        lines.append(
+            {
+                "kind": "credit_note",
+                "credit_note_id": consumption.credit_note_id,
+                "lago_item_id": consumption.credit_note_id,
+                "code": note.number if note else None,
+                "name": credited.number if credited else None,
+                "description": note.description if note else None,
+                "amount_cents": consumption.amount_cents,
+                "before_taxes": False,
+            }
+        )
     if totals.progressive_billing_credit_amount_cents:
         lines.append(
             {
@@ -830,6 +849,14 @@ def _credit_lines(totals: InvoiceTotals) -> list[dict[str, Any]]:
             }
         )
     return lines
+
+
+def tax_ids(session: Session, organization_id: str) -> dict[str, str]:
+    """Tax code -> lago_id, so every applied tax names the tax it applies."""
+    from meterly.store.tables import Tax
+
+    query = select(Tax.code, Tax.id).where(Tax.organization_id == organization_id)
+    return {str(code): str(tax_id) for code, tax_id in session.execute(query).tuples()}
 
 
 def _plan_code(session: Session, fee: Fee) -> str | None:
@@ -996,8 +1023,10 @@ def tax_standalone_fee(session: Session, *, sub: Subscription, fee: Fee) -> None
     fee.taxes_amount_cents = result.amount_cents
     fee.taxes_precise_amount_cents = result.precise_amount_cents
     fee.taxes_rate = result.taxes_rate
+    ids = tax_ids(session, sub.organization_id)
     fee.applied_taxes = [
         {
+            "tax_id": ids.get(a.tax.code),
             "tax_code": a.tax.code,
             "tax_name": a.tax.name,
             "tax_rate": str(a.tax.rate),

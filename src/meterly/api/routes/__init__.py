@@ -36,6 +36,7 @@ ROUTERS: list[APIRouter] = [
     fees.router,
     files.router,
     alerts.router,
+    alerts.wallets_router,
     subscriptions.router,
     usage.router,
     plans.router,

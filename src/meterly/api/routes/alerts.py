@@ -170,3 +170,125 @@ def update_lifetime_usage(
             clock=clock(request),
         )
         return envelope("lifetime_usage", _lifetime(session, sub, request))
+
+
+# --- wallet alerts: /customers/{external_customer_id}/wallets/{wallet_code}/alerts --------
+
+wallets_router = APIRouter(prefix="/customers", tags=["alerts"])
+
+
+def _wallet_id(session: Session, org: str, external_customer_id: str, code: str) -> str:
+    from meterly.services import wallets
+
+    wallet = wallets.find_by_code(
+        session, organization_id=org, external_customer_id=external_customer_id, code=code
+    )
+    return wallet.id
+
+
+@wallets_router.post("/{external_customer_id}/wallets/{wallet_code}/alerts")
+def create_wallet_alerts(
+    external_customer_id: str,
+    wallet_code: str,
+    request: Request,
+    org: str = Depends(organization_id),
+    body: Any = Depends(json_body),
+) -> Response:
+    batch = isinstance(body, dict) and isinstance(body.get("alerts"), list)
+    items = body["alerts"] if batch else [root(body, "alert")]
+    if batch and not all(isinstance(i, dict) for i in items):
+        raise BadRequest("param is missing or the value is empty or invalid: alerts")
+    with unit_of_work(request) as session:
+        wallet_id = _wallet_id(session, org, external_customer_id, wallet_code)
+        rows = [
+            alert_service.create(
+                session,
+                organization_id=org,
+                data=_input(item),
+                clock=clock(request),
+                wallet_id=wallet_id,
+            )
+            for item in items
+        ]
+        bodies = [alert(session, r) for r in rows]
+    return ok({"alerts": bodies}) if batch else envelope("alert", bodies[0])
+
+
+@wallets_router.get("/{external_customer_id}/wallets/{wallet_code}/alerts")
+def index_wallet_alerts(
+    external_customer_id: str,
+    wallet_code: str,
+    request: Request,
+    org: str = Depends(organization_id),
+) -> Response:
+    with unit_of_work(request) as session:
+        wallet_id = _wallet_id(session, org, external_customer_id, wallet_code)
+        items = [
+            alert(session, r)
+            for r in alert_service.list_for(session, organization_id=org, wallet_id=wallet_id)
+        ]
+    return listing("alerts", items, page=1, per_page=max(len(items), 1), total=len(items))
+
+
+@wallets_router.delete("/{external_customer_id}/wallets/{wallet_code}/alerts")
+def destroy_wallet_alerts(
+    external_customer_id: str,
+    wallet_code: str,
+    request: Request,
+    org: str = Depends(organization_id),
+) -> Response:
+    with unit_of_work(request) as session:
+        wallet_id = _wallet_id(session, org, external_customer_id, wallet_code)
+        for row in alert_service.list_for(session, organization_id=org, wallet_id=wallet_id):
+            alert_service.delete(session, alert=row, clock=clock(request))
+    return ok({})
+
+
+def _wallet_alert(
+    session: Session, org: str, external_customer_id: str, wallet_code: str, code: str
+) -> Any:
+    wallet_id = _wallet_id(session, org, external_customer_id, wallet_code)
+    return alert_service.find(session, organization_id=org, code=code, wallet_id=wallet_id)
+
+
+@wallets_router.get("/{external_customer_id}/wallets/{wallet_code}/alerts/{code}")
+def show_wallet_alert(
+    external_customer_id: str,
+    wallet_code: str,
+    code: str,
+    request: Request,
+    org: str = Depends(organization_id),
+) -> Response:
+    with unit_of_work(request) as session:
+        row = _wallet_alert(session, org, external_customer_id, wallet_code, code)
+        return envelope("alert", alert(session, row))
+
+
+@wallets_router.put("/{external_customer_id}/wallets/{wallet_code}/alerts/{code}")
+def update_wallet_alert(
+    external_customer_id: str,
+    wallet_code: str,
+    code: str,
+    request: Request,
+    org: str = Depends(organization_id),
+    body: Any = Depends(json_body),
+) -> Response:
+    data = _input(root(body, "alert"))
+    with unit_of_work(request) as session:
+        row = _wallet_alert(session, org, external_customer_id, wallet_code, code)
+        alert_service.update(session, alert=row, data=data, clock=clock(request))
+        return envelope("alert", alert(session, row))
+
+
+@wallets_router.delete("/{external_customer_id}/wallets/{wallet_code}/alerts/{code}")
+def destroy_wallet_alert(
+    external_customer_id: str,
+    wallet_code: str,
+    code: str,
+    request: Request,
+    org: str = Depends(organization_id),
+) -> Response:
+    with unit_of_work(request) as session:
+        row = _wallet_alert(session, org, external_customer_id, wallet_code, code)
+        alert_service.delete(session, alert=row, clock=clock(request))
+        return envelope("alert", alert(session, row))

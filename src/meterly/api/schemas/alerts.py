@@ -28,16 +28,22 @@ class AlertIn(Payload):
 
 
 def alert(session: Session, row: Alert) -> dict[str, Any]:
+    """Lago's alert; its billable_metric is the full metric object (the client needs it)."""
+    from meterly.api.schemas.billable_metrics import billable_metric
+    from meterly.store.tables_wallets import Wallet
+
     metric = (
         session.get(BillableMetricRow, row.billable_metric_id) if row.billable_metric_id else None
     )
+    wallet = session.get(Wallet, row.wallet_id) if row.wallet_id else None
+    wallet_code = wallet.code if wallet else None
     return {
         "lago_id": row.id,
         "lago_organization_id": row.organization_id,
         "subscription_external_id": row.external_subscription_id,
         "external_subscription_id": row.external_subscription_id,
         "lago_wallet_id": row.wallet_id,
-        "wallet_code": None,
+        "wallet_code": wallet_code,
         "alert_type": row.alert_type,
         "code": row.code,
         "name": row.name,
@@ -49,14 +55,7 @@ def alert(session: Session, row: Alert) -> dict[str, Any]:
             for t in row.thresholds
         ],
         "created_at": iso(row.created_at),
-        "billable_metric": {
-            "lago_id": metric.id,
-            "name": metric.name,
-            "code": metric.code,
-            "aggregation_type": metric.aggregation_type,
-        }
-        if metric
-        else None,
+        "billable_metric": billable_metric(metric, counters=False) if metric else None,
     }
 
 
