@@ -401,13 +401,6 @@ def test_webhook_endpoint_lifecycle(lago_server: LagoServer) -> None:
     assert url not in {endpoint.webhook_url for endpoint in remaining}
 
 
-@pytest.mark.xfail(
-    reason=(
-        "services/webhooks.py refuses signature_algo=jwt (Lago's default) with 422 "
-        "{'signature_algo': ['jwt_not_supported']}; the client expects the endpoint created"
-    ),
-    strict=True,
-)
 def test_webhook_endpoint_with_jwt_signature(lago_server: LagoServer) -> None:
     client = lago_server.client
     url = f"https://hooks.example/{lago_server.unique('jwt')}"
@@ -415,3 +408,6 @@ def test_webhook_endpoint_with_jwt_signature(lago_server: LagoServer) -> None:
         WebhookEndpoint.parse_obj({"webhook_url": url, "signature_algo": "jwt"})
     )
     assert (created.webhook_url, created.signature_algo) == (url, "jwt")
+    # The client fetches the key that verifies JWT signatures (Base64 PEM, decoded for us).
+    public_key = client.webhooks.public_key()
+    assert public_key.startswith(b"-----BEGIN PUBLIC KEY-----")

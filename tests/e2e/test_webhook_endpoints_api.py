@@ -38,10 +38,16 @@ def test_missing_signature_algo_means_hmac(api: Any) -> None:
     assert created.json()["webhook_endpoint"]["signature_algo"] == "hmac"
 
 
-def test_jwt_is_refused_with_a_clear_code(api: Any) -> None:
+def test_jwt_endpoints_are_accepted_as_lago_does(api: Any) -> None:
     response = api.post("webhook_endpoints", endpoint_body(signature_algo="jwt"))
+    assert response.status_code == 200, response.text
+    assert response.json()["webhook_endpoint"]["signature_algo"] == "jwt"
+
+
+def test_unknown_signature_algo_is_invalid_and_changes_nothing(api: Any) -> None:
+    response = api.post("webhook_endpoints", endpoint_body(signature_algo="md5"))
     assert response.status_code == 422
-    assert response.json()["error_details"] == {"signature_algo": ["jwt_not_supported"]}
+    assert response.json()["error_details"] == {"signature_algo": ["value_is_invalid"]}
     assert api.get("webhook_endpoints").json()["meta"]["total_count"] == 0
 
 
@@ -161,10 +167,15 @@ def test_unknown_endpoint_is_404(api: Any) -> None:
     assert response.json()["code"] == "webhook_endpoint_not_found"
 
 
-def test_json_public_key_explains_hmac_only(api: Any) -> None:
-    response = api.get("webhooks/json_public_key")
-    assert response.status_code == 405
-    assert response.json()["code"] == "jwt_signature_not_supported"
+def test_json_public_key_is_a_stable_base64_pem(api: Any) -> None:
+    import base64
+
+    first = api.get("webhooks/json_public_key")
+    assert first.status_code == 200, first.text
+    pem = base64.b64decode(first.json()["webhook"]["public_key"])
+    assert pem.startswith(b"-----BEGIN PUBLIC KEY-----")
+    again = api.get("webhooks/json_public_key").json()["webhook"]["public_key"]
+    assert again == first.json()["webhook"]["public_key"]
 
 
 def test_requests_without_key_are_401(api: Any) -> None:

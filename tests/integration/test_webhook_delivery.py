@@ -95,12 +95,16 @@ class World:
     hmac_key: str
     api_key: str
 
-    def endpoint(self, url: str, event_types: list[str] | None = None) -> str:
+    def endpoint(
+        self, url: str, event_types: list[str] | None = None, signature_algo: str | None = None
+    ) -> str:
         with self.database.unit_of_work() as session:
             row = webhooks.create(
                 session,
                 organization_id=self.org_id,
-                data=webhooks.EndpointInput(webhook_url=url, event_types=event_types),
+                data=webhooks.EndpointInput(
+                    webhook_url=url, event_types=event_types, signature_algo=signature_algo
+                ),
                 clock=self.clock,
             )
             return row.id
@@ -188,6 +192,23 @@ def test_delivered_webhook_is_signed_over_the_exact_body(world: World, receiver:
     assert len(row.attempts) == 1
     assert row.attempts[0]["http_status"] == 200
     assert row.attempts[0]["error"] is None
+
+
+def test_jwt_endpoint_gets_an_rs256_token_over_the_body(world: World, receiver: Receiver) -> None:
+    import jwt
+
+    from meterly.services import signing_keys
+
+    world.endpoint(receiver.url(), signature_algo="jwt")
+    world.enqueue(payload={"lago_id": "inv-1"})
+    assert world.deliver().succeeded == 1
+    [request] = receiver.requests
+    assert request.headers["x-lago-signature-algorithm"] == "jwt"
+    with world.database.unit_of_work() as session:
+        public = base64.b64decode(signing_keys.webhook_public_key_b64(session, clock=world.clock))
+    claims = jwt.decode(request.headers["x-lago-signature"], public, algorithms=["RS256"])
+    assert claims["data"] == request.body.decode()
+    assert claims["iss"]
 
 
 def test_succeeded_webhook_is_not_sent_again(world: World, receiver: Receiver) -> None:

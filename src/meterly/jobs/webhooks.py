@@ -41,6 +41,8 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from meterly.config import Settings
+from meterly.services import signing_keys
 from meterly.services.clock import Clock
 from meterly.store.tables import (
     BillableMetricRow,
@@ -98,6 +100,8 @@ class Claim:
     body: bytes
     hmac_key: str
     lease_until: datetime
+    # RS256 key when the endpoint asked for JWT signatures, else None (HMAC).
+    jwt_private_pem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +238,9 @@ def claim_due(
                     body=body,
                     hmac_key=org.hmac_key,
                     lease_until=lease_until,
+                    jwt_private_pem=signing_keys.webhook_private_pem(session, clock=clock)
+                    if endpoint.signature_algo == "jwt"
+                    else None,
                 )
             )
     return claims
@@ -269,11 +276,19 @@ def sign(body: bytes, key: str) -> str:
 
 
 def headers_for(claim: Claim) -> dict[str, str]:
+    if claim.jwt_private_pem is not None:
+        issuer = Settings.from_env().public_url
+        signature = signing_keys.sign_webhook(
+            claim.body, private_pem=claim.jwt_private_pem, issuer=issuer
+        )
+        algorithm = "jwt"
+    else:
+        signature, algorithm = sign(claim.body, claim.hmac_key), "hmac"
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "X-Lago-Signature": sign(claim.body, claim.hmac_key),
-        "X-Lago-Signature-Algorithm": "hmac",
+        "X-Lago-Signature": signature,
+        "X-Lago-Signature-Algorithm": algorithm,
         "X-Lago-Unique-Key": claim.webhook_id,
     }
 

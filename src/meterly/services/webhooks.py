@@ -4,10 +4,10 @@
 rollback takes the webhook with it. Delivery (`meterly.jobs.webhooks`) renders the body
 from the object's current state when it sends, signs it and retries with backoff.
 
-Signatures: Meterly signs with HMAC-SHA256 only (the organization's `hmac_key`). Lago's
-default, `jwt` (RS256), needs an RSA library Meterly does not ship, so an endpoint asking
-for `jwt` is refused with 422 `{"signature_algo": ["jwt_not_supported"]}` rather than
-stored and silently signed another way. A missing `signature_algo` means `hmac`.
+Signatures, as Lago: `hmac` (Base64 HMAC-SHA256 of the body with the organization's
+`hmac_key`) or `jwt` (RS256 over `{"data": body, "iss": url}`, verified with the key from
+`GET /webhooks/json_public_key`; see services/signing_keys.py). A missing
+`signature_algo` means `hmac`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from meterly.services.ids import new_id
 from meterly.store.tables import Webhook, WebhookEndpoint
 
 MAX_ENDPOINTS_PER_ORGANIZATION = 10
-SIGNATURE_ALGOS = ("hmac",)
+SIGNATURE_ALGOS = ("hmac", "jwt")
 STATUSES = ("pending", "retrying", "succeeded", "failed")
 
 _TYPES_BY_OBJECT: dict[str, tuple[str, ...]] = {
@@ -313,9 +313,7 @@ def _check(data: EndpointInput, *, creating: bool) -> dict[str, list[str]]:
         errors["webhook_url"] = ["url_is_invalid"]
     elif "webhook_url" in data.sent and not data.webhook_url:
         errors["webhook_url"] = ["value_is_mandatory"]
-    if data.signature_algo == "jwt":
-        errors["signature_algo"] = ["jwt_not_supported"]
-    elif data.signature_algo is not None and data.signature_algo not in SIGNATURE_ALGOS:
+    if data.signature_algo is not None and data.signature_algo not in SIGNATURE_ALGOS:
         errors["signature_algo"] = ["value_is_invalid"]
     if data.event_types is not None:
         unknown = [t for t in data.event_types if t not in EVENT_TYPES]

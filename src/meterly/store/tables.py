@@ -552,3 +552,13 @@ from meterly.store import (  # noqa: E402
 )
 from meterly.store.tables_credit_notes import CreditNote  # noqa: E402, F401
 from meterly.store.tables_wallets import Wallet, WalletTransaction  # noqa: E402, F401
+
+
+class SigningKey(Base):
+    """Installation-wide keys, e.g. the RSA key that signs JWT webhooks (Lago's RS256)."""
+
+    __tablename__ = "signing_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    private_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

@@ -11,6 +11,7 @@ from meterly.api.http import (
     envelope,
     json_body,
     listing,
+    ok,
     organization_id,
     page_params,
     parse,
@@ -18,7 +19,6 @@ from meterly.api.http import (
     unit_of_work,
 )
 from meterly.api.schemas.webhooks import WebhookEndpointIn, webhook, webhook_endpoint
-from meterly.domain.errors import NotAllowed
 from meterly.services import webhooks as service
 
 router = APIRouter(tags=["webhooks"])
@@ -84,12 +84,13 @@ def destroy(lago_id: str, request: Request, org: str = Depends(organization_id))
 
 @router.get("/webhooks/json_public_key")
 @router.get("/webhooks/public_key")
-def public_key(_: str = Depends(organization_id)) -> Response:
-    """Meterly signs webhooks with HMAC only: there is no RSA public key to hand out."""
-    raise NotAllowed(
-        "jwt_signature_not_supported",
-        "Meterly signs webhooks with HMAC-SHA256 (X-Lago-Signature-Algorithm: hmac)",
-    )
+def public_key(request: Request, _: str = Depends(organization_id)) -> Response:
+    """The public key that verifies JWT-signed webhooks (Base64 of its PEM, as Lago)."""
+    from meterly.services import signing_keys
+
+    with unit_of_work(request) as session:
+        key = signing_keys.webhook_public_key_b64(session, clock=clock(request))
+    return ok({"webhook": {"public_key": key}})
 
 
 @router.get("/webhooks")
