@@ -1,0 +1,133 @@
+"""A billing run killed half-way and started again, and concurrent workers: never a missing
+or duplicated invoice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from meterly.services import billing
+from meterly.services.clock import FrozenClock
+from meterly.store.tables import Invoice, InvoiceSubscription
+
+
+def at(year: int, month: int, day: int = 1, hour: int = 0) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=UTC)
+
+
+def catalogue(api: Any, subscriptions: int) -> None:
+    calls = api.post(
+        "billable_metrics",
+        {"billable_metric": {"name": "Calls", "code": "calls", "aggregation_type": "count_agg"}},
+    ).json()["billable_metric"]
+    plan = {
+        "name": "Monthly",
+        "code": "monthly",
+        "interval": "monthly",
+        "amount_cents": 1000,
+        "amount_currency": "EUR",
+        "pay_in_advance": False,
+        "charges": [
+            {
+                "billable_metric_id": calls["lago_id"],
+                "charge_model": "standard",
+                "properties": {"amount": "1"},
+            }
+        ],
+    }
+    assert api.post("plans", {"plan": plan}).status_code == 200
+    for n in range(subscriptions):
+        body = {
+            "external_customer_id": f"cust{n}",
+            "plan_code": "monthly",
+            "external_id": f"sub{n}",
+            "subscription_at": "2020-01-01T00:00:00Z",
+        }
+        assert api.post("subscriptions", {"subscription": body}).status_code == 200
+
+
+def counts(api: Any) -> tuple[int, int, int]:
+    """(invoice periods, distinct (subscription, boundary) keys, invoices)."""
+    with api.database.unit_of_work() as session:
+        periods = session.scalar(select(func.count()).select_from(InvoiceSubscription)) or 0
+        keys = (
+            session.scalar(
+                select(func.count()).select_from(
+                    select(InvoiceSubscription.subscription_id, InvoiceSubscription.boundary)
+                    .distinct()
+                    .subquery()
+                )
+            )
+            or 0
+        )
+        invoices = session.scalar(select(func.count()).select_from(Invoice)) or 0
+    return periods, keys, invoices
+
+
+def test_a_billing_run_killed_half_way_finishes_on_the_next_run_without_duplicates(
+    api: Any,
+) -> None:
+    catalogue(api, subscriptions=30)
+    url = api.database.engine.url.render_as_string(hide_password=False)
+    env = {**os.environ, "METERLY_DATABASE_URL": url}
+    command = [sys.executable, "-m", "meterly.cli", "bill", "--as-of", "2021-01-01T00:00:00Z"]
+    # 30 subscriptions x 12 months = 360 invoices; kill the first run while it works.
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while counts(api)[2] < 20 and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed_at = counts(api)[2]
+    assert 0 < killed_at < 360, "the kill must land half-way for this test to mean anything"
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert counts(api) == (360, 360, 360)
+
+
+@pytest.mark.postgres
+def test_two_workers_for_fifty_rounds_never_duplicate_or_miss_an_invoice(
+    migrated_postgres_url: str, clock: FrozenClock
+) -> None:
+    from tests.conftest import ApiClient, build_api
+
+    client, (secret, org_id, database) = build_api(migrated_postgres_url, clock, migrate=False)  # type: ignore[misc]
+    with client:  # type: ignore[attr-defined]
+        api = ApiClient(client, secret, org_id, database)
+        catalogue(api, subscriptions=3)
+        for round_ in range(50):
+            # Round n bills month n: two workers race for the same three invoices.
+            as_of = at(2020 + (round_ + 1) // 12, (round_ + 1) % 12 + 1)
+            barrier = threading.Barrier(2)
+            errors: list[BaseException] = []
+
+            def worker(
+                as_of: datetime = as_of,
+                barrier: threading.Barrier = barrier,
+                errors: list[BaseException] = errors,
+            ) -> None:
+                try:
+                    barrier.wait()
+                    report = billing.run(database, as_of=as_of, clock=FrozenClock(as_of))
+                    assert report.errors == []
+                except BaseException as exc:  # surfaced below
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=worker) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert errors == []
+            expected = 3 * (round_ + 1)
+            assert counts(api) == (expected, expected, expected), f"round {round_}"
+    database.engine.dispose()  # type: ignore[attr-defined]
