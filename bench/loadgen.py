@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -141,11 +142,29 @@ def run_load(
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
+    """Run the load on its own event loop in its own thread, so it also works when the
+    caller already runs a loop (pytest plugins, notebooks)."""
+    results: list[T] = []
+    failures: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            import uvloop
+        except ImportError:
+            runner: Callable[[Coroutine[Any, Any, T]], T] = asyncio.run
+        else:
+            runner = uvloop.run
+        try:
+            results.append(runner(coro))
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=target, name="bench-load")
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]
+    return results[0]
 
 
 async def _get_loop(host: str, port: int, requests: int, concurrency: int) -> float:

@@ -137,8 +137,14 @@ def test_metric_then_plan_then_date_order_and_taxes_after_coupons(api: Any) -> N
     assert invoice["sub_total_excluding_taxes_amount_cents"] == 8250
     assert invoice["taxes_amount_cents"] == 1650
     assert invoice["total_amount_cents"] == 9900
+    # Each credit line names its coupon (Lago's item is the coupon, not the application).
+    coupon_ids = {a["lago_id"]: a["lago_coupon_id"] for a in applied_coupons(api).values()}
     credits = [(c["item"]["lago_item_id"], c["amount_cents"]) for c in invoice["credits"]]
-    assert credits == [(metric, 2500), (plan, 1250), (fixed, 3000)]
+    assert credits == [
+        (coupon_ids[metric], 2500),
+        (coupon_ids[plan], 1250),
+        (coupon_ids[fixed], 3000),
+    ]
     assert all(c["item"]["type"] == "coupon" and c["before_taxes"] for c in invoice["credits"])
     fees = {f["item"]["type"]: f for f in invoice["fees"]}
     assert fees["subscription"]["precise_coupons_amount_cents"] == "3400.0"
