@@ -12,6 +12,7 @@ from fastapi import Request, Response
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from meterly.api.errors import BadRequest, Unauthorized
 from meterly.api.wire import pagination_meta
@@ -19,7 +20,7 @@ from meterly.config import Settings
 from meterly.domain.errors import ValidationFailed
 from meterly.services.clock import Clock
 from meterly.services.event_writer import EventWriter
-from meterly.services.organizations import authenticate
+from meterly.services.organizations import authenticate, cached_organization
 from meterly.store.uow import Database
 
 M = TypeVar("M", bound=BaseModel)
@@ -58,17 +59,27 @@ def unit_of_work(request: Request) -> Iterator[Session]:
         yield session
 
 
-def organization_id(request: Request) -> str:
-    """FastAPI dependency: the organization of the Bearer key, or 401."""
+async def organization_id(request: Request) -> str:
+    """FastAPI dependency: the organization of the Bearer key, or 401.
+
+    Async, and free of the database when the key was seen in the last seconds: a request
+    then needs no thread-pool hop to authenticate (this is the ingestion hot path).
+    """
     header = request.headers.get("authorization", "")
     parts = header.split()
     if len(parts) < 2:
         raise Unauthorized()
-    with database(request).sessions() as session:
-        org_id = authenticate(session, parts[1])
+    org_id = cached_organization(parts[1])
+    if org_id is None:
+        org_id = await run_in_threadpool(_authenticate, database(request), parts[1])
     if org_id is None:
         raise Unauthorized()
     return org_id
+
+
+def _authenticate(db: Database, secret: str) -> str | None:
+    with db.sessions() as session:
+        return authenticate(session, secret)
 
 
 async def json_body(request: Request) -> Any:

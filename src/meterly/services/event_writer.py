@@ -10,6 +10,7 @@ requests queue up: under load the groups grow by themselves, with no added laten
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections.abc import Sequence
@@ -54,6 +55,15 @@ class EventWriter:
         submission = _Submission(rows=rows, all_or_nothing=all_or_nothing)
         self._queue.put(submission)
         return submission.done.result()
+
+    async def store_async(
+        self, rows: Sequence[dict[str, Any]], *, all_or_nothing: bool = True
+    ) -> WriteResult:
+        """`store` for async handlers: the event loop waits without holding a thread."""
+        self._start()
+        submission = _Submission(rows=rows, all_or_nothing=all_or_nothing)
+        self._queue.put(submission)
+        return await asyncio.wrap_future(submission.done)
 
     def close(self) -> None:
         if self._thread is not None:

@@ -116,10 +116,17 @@ class _ExpressionCache:
         self._by_org: dict[str, tuple[float, dict[str, tuple[str, Any]]]] = {}
         self._lock = threading.Lock()
 
-    def for_org(self, session: Session, organization_id: str) -> dict[str, tuple[str, Any]]:
+    def cached(self, organization_id: str) -> dict[str, tuple[str, Any]] | None:
+        """The expressions when known and fresh, without touching the database."""
         cached = self._by_org.get(organization_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        return None
+
+    def for_org(self, session: Session, organization_id: str) -> dict[str, tuple[str, Any]]:
+        cached = self.cached(organization_id)
+        if cached is not None:
+            return cached
         rows = session.execute(
             select(
                 BillableMetricRow.code, BillableMetricRow.field_name, BillableMetricRow.expression

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from meterly.api.errors import BadRequest
 from meterly.api.http import (
@@ -29,13 +30,24 @@ from meterly.services import ingest
 router = APIRouter(prefix="/events", tags=["events"])
 
 
-def _expressions(request: Request, org: str) -> Mapping[str, tuple[str, Any]]:
-    with database(request).sessions() as session:
-        return ingest.EXPRESSIONS.for_org(session, org)
+async def _expressions(request: Request, org: str) -> Mapping[str, tuple[str, Any]]:
+    cached = ingest.EXPRESSIONS.cached(org)
+    if cached is not None:
+        return cached
+
+    def load() -> Mapping[str, tuple[str, Any]]:
+        with database(request).sessions() as session:
+            return ingest.EXPRESSIONS.for_org(session, org)
+
+    return await run_in_threadpool(load)
+
+
+# The two ingestion routes are async: validation is quick CPU work, and the wait for the
+# group commit holds no thread, so hundreds of concurrent requests cost no thread pool.
 
 
 @router.post("")
-def create(
+async def create(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
     raw = root(body, "event")
@@ -43,15 +55,15 @@ def create(
         organization_id=org,
         raw=raw,
         now=clock(request).now(),
-        expressions=_expressions(request, org),
+        expressions=await _expressions(request, org),
     )
-    result = event_writer(request).store([row])
+    result = await event_writer(request).store_async([row])
     ingest.require_new([row], result.new_keys)
     return envelope("event", event(row))
 
 
 @router.post("/batch")
-def batch(
+async def batch(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
     if not isinstance(body, dict) or "events" not in body:
@@ -60,9 +72,9 @@ def batch(
         organization_id=org,
         raw_events=body["events"],
         now=clock(request).now(),
-        expressions=_expressions(request, org),
+        expressions=await _expressions(request, org),
     )
-    result = event_writer(request).store(rows, all_or_nothing=True)
+    result = await event_writer(request).store_async(rows, all_or_nothing=True)
     ingest.require_new(rows, result.new_keys)
     return ok({"events": [event(r) for r in rows]})
 
