@@ -31,7 +31,7 @@ from meterly.domain.pricing import (
 )
 from meterly.domain.usage import AggregationType, UsageEvent
 from meterly.services.billable_metrics import to_domain
-from meterly.services.clock import Clock
+from meterly.services.clock import Clock, FrozenClock
 from meterly.services.ids import new_id
 from meterly.services.usage import charges_window
 from meterly.store.repositories import events as event_store
@@ -178,10 +178,10 @@ def _store_fee(
     except IntegrityError:
         return None  # another worker billed this event
     if priced.charge.invoiceable:
-        billing.issue_advance_invoice(session, sub=sub, fee=fee, clock=_Fixed(now))
+        billing.issue_advance_invoice(session, sub=sub, fee=fee, clock=FrozenClock(now))
     else:
         billing.tax_standalone_fee(session, sub=sub, fee=fee)
-    billing.enqueue(session, sub.organization_id, "fee.created", "fee", fee.id, _Fixed(now))
+    billing.enqueue(session, sub.organization_id, "fee.created", "fee", fee.id, FrozenClock(now))
     return fee
 
 
@@ -235,14 +235,6 @@ def build_fee(sub: Subscription, priced: AdvanceFee, *, now: datetime) -> Fee:
         created_at=now,
         updated_at=now,
     )
-
-
-@dataclass(frozen=True)
-class _Fixed:
-    instant: datetime
-
-    def now(self) -> datetime:
-        return self.instant
 
 
 def estimate(

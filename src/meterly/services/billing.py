@@ -31,7 +31,7 @@ from meterly.domain.schedule import (
 )
 from meterly.domain.subscription_fee import subscription_fee
 from meterly.domain.taxes import Tax as TaxRate
-from meterly.services.clock import Clock
+from meterly.services.clock import Clock, FrozenClock
 from meterly.services.ids import new_id
 from meterly.services.subscriptions import activate_pending, timezone_of
 from meterly.services.usage import ChargeUsage, TaxContext, compute_usage
@@ -93,15 +93,18 @@ def run(
     organization_id: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> RunReport:
-    """Bill every boundary that closed by `as_of` and is not billed yet (catching up)."""
+    """Bill every boundary that closed by `as_of` and is not billed yet (catching up).
+
+    `as_of` is "now" for everything the run bills (a FrozenClock at that instant).
+    """
     report = RunReport()
     with database.unit_of_work() as session:
         report.activated = len(
-            activate_pending(session, organization_id=organization_id, clock=_At(as_of))
+            activate_pending(session, organization_id=organization_id, clock=FrozenClock(as_of))
         )
         # Downgrades terminate their predecessor at the boundary: bill those terminations.
         for sub in _terminated_unbilled(session, organization_id):
-            _bill_termination_in(session, sub, clock=_At(as_of), report=report)
+            _bill_termination_in(session, sub, clock=FrozenClock(as_of), report=report)
     with database.unit_of_work() as session:
         query = select(Subscription.id).where(Subscription.status == "active")
         if organization_id:
@@ -117,21 +120,11 @@ def run(
     _housekeeping(database, as_of=as_of, organization_id=organization_id, report=report)
     from meterly.services import spend
 
-    checks = spend.run_checks(database, clock=_At(as_of), organization_id=organization_id)
+    checks = spend.run_checks(database, clock=FrozenClock(as_of), organization_id=organization_id)
     report.invoices.extend(checks.progressive_invoices)
     report.alerts_triggered = checks.alerts_triggered
     report.errors.extend(checks.errors)
     return report
-
-
-@dataclass(frozen=True)
-class _At:
-    """A clock fixed at the run's instant: `--as-of` is "now" for everything it bills."""
-
-    instant: datetime
-
-    def now(self) -> datetime:
-        return self.instant
 
 
 def _housekeeping(
@@ -140,7 +133,7 @@ def _housekeeping(
     """The clock's other duties: overdue invoices, expiries and recurring wallet top-ups."""
     from meterly.services import coupons, invoices, wallets
 
-    at = _At(as_of)
+    at = FrozenClock(as_of)
     with database.unit_of_work() as session:
         report.overdue = invoices.mark_overdue(session, clock=at, organization_id=organization_id)
     with database.unit_of_work() as session:
@@ -1047,7 +1040,7 @@ def _bill_advance_charges(
         sub = session.get(Subscription, sub_id)
         if sub is None or not advance.advance_charges(sub):
             return
-        for fee in advance.process_subscription(session, sub=sub, clock=_At(as_of)):
+        for fee in advance.process_subscription(session, sub=sub, clock=FrozenClock(as_of)):
             if fee.invoice_id:
                 report.invoices.append(fee.invoice_id)
 
