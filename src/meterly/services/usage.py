@@ -30,13 +30,11 @@ from meterly.domain.pricing import (
 from meterly.domain.taxes import Tax as TaxRate
 from meterly.domain.taxes import applicable_taxes, invoice_applied_taxes, tax_fee
 from meterly.domain.usage import AggregationType
+from meterly.services import usage_cache
 from meterly.services.billable_metrics import to_domain
+from meterly.services.usage_cache import UsageCache
 from meterly.store.tables import Charge, ChargeFilter, Customer, Plan, Subscription, Tax
-from meterly.store.usage_queries import (
-    UsageRequest,
-    aggregate_grouped_usage,
-    aggregate_subscription_usage,
-)
+from meterly.store.usage_queries import UsageRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +184,13 @@ def compute_usage(
     full_period_days: int,
     include: Callable[[Charge], bool] = lambda _c: True,
     apply_taxes: bool = True,
+    cache: UsageCache | None = None,
 ) -> SubscriptionUsage:
-    """Aggregate and price every charge of the subscription's plan over `window`."""
+    """Aggregate and price every charge of the subscription's plan over `window`.
+
+    `cache`: reuse aggregation results while the subscription's events are unchanged
+    (see `usage_cache`); only for transactions that have written no events.
+    """
     plan = sub.plan
     cur = currency(plan.amount_currency)
     charges = [c for c in plan.charges if include(c) and c.billable_metric.deleted_at is None]
@@ -200,26 +203,20 @@ def compute_usage(
             charge, window=window, recurring_from=recurring_from, full_period_days=full_period_days
         ):
             target.append((charge, charge_filter, request))
-    conn = session.connection()
-    results = aggregate_subscription_usage(
-        conn,
+    plain_results, grouped_results = usage_cache.aggregate(
+        session.connection(),
+        cache,
         organization_id=sub.organization_id,
         external_subscription_id=sub.external_id,
-        requests=[r for _, _, r in plain],
+        plain=[r for _, _, r in plain],
+        grouped=[(r, tuple(_group_keys(c))) for c, _, r in grouped],
     )
     buckets: dict[str, list[BucketUsage]] = {c.id: [] for c in charges}
-    for (charge, charge_filter, _), aggregation in zip(plain, results, strict=True):
+    for (charge, charge_filter, _), aggregation in zip(plain, plain_results, strict=True):
         priced, fee = price_bucket(charge, charge_filter, aggregation, cur)
         buckets[charge.id].append(BucketUsage(charge_filter, {}, aggregation, priced, fee))
-    for charge, charge_filter, request in grouped:
+    for (charge, charge_filter, _), per_group in zip(grouped, grouped_results, strict=True):
         keys = _group_keys(charge)
-        per_group = aggregate_grouped_usage(
-            conn,
-            organization_id=sub.organization_id,
-            external_subscription_id=sub.external_id,
-            request=request,
-            group_keys=keys,
-        )
         for group, aggregation in sorted(per_group.items(), key=lambda kv: [str(v) for v in kv[0]]):
             priced, fee = price_bucket(charge, charge_filter, aggregation, cur)
             grouped_by = dict(zip(keys, group, strict=True))
@@ -349,7 +346,13 @@ def current_usage(
     charge_code: str | None = None,
     charge_id: str | None = None,
     billable_metric_code: str | None = None,
+    use_cache: bool = True,
 ) -> tuple[SubscriptionUsage, Customer]:
+    """The usage of the subscription's current period, as `GET current_usage` shows it.
+
+    A read: aggregation results come from the engine's usage cache while the events they
+    were computed from are unchanged (`use_cache=False`: always from the events).
+    """
     from meterly.domain.errors import NotAllowed, NotFound
     from meterly.services import customers as customer_service
     from meterly.services.subscriptions import active
@@ -380,6 +383,7 @@ def current_usage(
         full_period_days=full_days,
         include=lambda c: c.id in ids,
         apply_taxes=apply_taxes,
+        cache=usage_cache.cache_for(session.connection().engine) if use_cache else None,
     )
     return usage, customer
 

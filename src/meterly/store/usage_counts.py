@@ -1,0 +1,102 @@
+"""How many events the usage requests of one subscription can see: a cheap fingerprint.
+
+Events are appended, never updated or deleted (see `tables.events`), so the number of
+events of a subscription, codes and time range identifies that set of events exactly: a
+count equal to an earlier one means no event was added since. The count reads only the
+columns of `ix_events_usage` (organization, external subscription, code, timestamp), so
+both backends answer it from the index alone (PostgreSQL: an index-only scan, which
+skips the table as far as the visibility map allows; SQLite: a covering index).
+
+The range per code is the union of what `usage_queries` reads for the requests of that
+code: from the window start (or `recurring_from` for a metric carrying earlier events
+over, unbounded when that is None) to the window end, both included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from meterly.store.tables import events
+from meterly.store.usage_queries import UsageRequest
+
+
+@dataclass(frozen=True, slots=True)
+class CountScope:
+    """Events of one code with `lower <= timestamp <= upper` (lower None: unbounded)."""
+
+    code: str
+    lower: datetime | None
+    upper: datetime
+
+
+def scopes_of(requests: Sequence[UsageRequest]) -> tuple[CountScope, ...]:
+    """Per code, the smallest range holding every event the requests of that code read.
+
+    One scope per code keeps each count an equality on `code` followed by a timestamp
+    range: an index range scan the planner picks even when the subscription holds most
+    of the table (with `code IN (...)` PostgreSQL may prefer a sequential scan).
+    """
+    ranges: dict[str, tuple[datetime | None, datetime]] = {}
+    for req in requests:
+        lower = req.recurring_from if req.includes_prior else req.window_from
+        upper = req.window_to
+        seen = ranges.get(req.metric.code)
+        if seen is not None:
+            lower = None if lower is None or seen[0] is None else min(lower, seen[0])
+            upper = max(upper, seen[1])
+        ranges[req.metric.code] = (lower, upper)
+    return tuple(
+        CountScope(code=code, lower=lower, upper=upper)
+        for code, (lower, upper) in sorted(ranges.items())
+    )
+
+
+def _count(
+    organization_id: str, external_subscription_id: str, scope: CountScope
+) -> sa.ScalarSelect[int]:
+    t = events
+    conditions = [
+        t.c.organization_id == organization_id,
+        t.c.external_subscription_id == external_subscription_id,
+        t.c.code == scope.code,
+        t.c.timestamp <= scope.upper,
+    ]
+    if scope.lower is not None:
+        conditions.append(t.c.timestamp >= scope.lower)
+    return sa.select(sa.func.count()).select_from(t).where(*conditions).scalar_subquery()
+
+
+def count_statement(
+    *, organization_id: str, external_subscription_id: str, scopes: Sequence[CountScope]
+) -> sa.Select[*tuple[int, ...]]:
+    """One row: the count of each scope (a scalar subquery each)."""
+    return sa.select(
+        *[
+            _count(organization_id, external_subscription_id, scope).label(f"c{i}")
+            for i, scope in enumerate(scopes)
+        ]
+    )
+
+
+def count_events(
+    conn: Connection,
+    *,
+    organization_id: str,
+    external_subscription_id: str,
+    scopes: Sequence[CountScope],
+) -> tuple[int, ...]:
+    """The number of events in each scope, in one statement."""
+    if not scopes:
+        return ()
+    statement = count_statement(
+        organization_id=organization_id,
+        external_subscription_id=external_subscription_id,
+        scopes=scopes,
+    )
+    row = conn.execute(statement).one()
+    return tuple(int(v) for v in row)
