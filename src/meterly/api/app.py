@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from meterly.api.errors import install_error_handlers
+from meterly.api.ingestion import IngestionLane, Receive, Scope, Send, is_ingestion
 from meterly.api.routes import ROUTERS
 from meterly.config import Settings
 from meterly.services.clock import Clock, clock_for
@@ -22,6 +23,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.event_writer.close()  # let the writer finish its last commit
 
 
+class MeterlyApp(FastAPI):
+    """FastAPI, with the two ingestion paths answered before its routing (api/ingestion.py)."""
+
+    ingestion: IngestionLane
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if is_ingestion(scope):
+            await self.ingestion(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -29,13 +42,14 @@ def create_app(
     clock: Clock | None = None,
 ) -> FastAPI:
     settings = settings or Settings.from_env()
-    app = FastAPI(
+    app = MeterlyApp(
         title="Meterly", version="0.1.0", docs_url="/docs", redoc_url=None, lifespan=_lifespan
     )
     app.state.settings = settings
     app.state.database = database or Database(create_engine(settings.database_url))
     app.state.clock = clock or clock_for(settings.frozen_time)
     app.state.event_writer = EventWriter(app.state.database)
+    app.ingestion = IngestionLane(app.state.database, app.state.event_writer, app.state.clock)
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1")

@@ -31,43 +31,48 @@ class Forbidden(Exception):
         self.code = code
 
 
+def error_payload(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """Lago's status and body for an error; 500 for anything not raised on purpose."""
+    if isinstance(exc, BadRequest):
+        return 400, {"status": 400, "error": f"BadRequest: {exc.message}"}
+    if isinstance(exc, Unauthorized):
+        return 401, {"status": 401, "error": "Unauthorized"}
+    if isinstance(exc, Forbidden):
+        return 403, {"status": 403, "error": "Forbidden", "code": exc.code}
+    if isinstance(exc, NotFound):
+        return 404, {"status": 404, "error": "Not Found", "code": exc.code}
+    if isinstance(exc, NotAllowed):
+        return 405, {"status": 405, "error": "Method Not Allowed", "code": exc.code}
+    if isinstance(exc, ValidationFailed):
+        return 422, _unprocessable(exc.details)
+    if isinstance(exc, DomainError):
+        return 422, {"status": 422, "error": "Unprocessable Entity", "code": exc.code}
+    return 500, {"status": 500, "error": "Internal Server Error"}
+
+
+def _unprocessable(details: dict[str, Any], code: str = "validation_errors") -> dict[str, Any]:
+    return {"status": 422, "error": "Unprocessable Entity", "code": code, "error_details": details}
+
+
 def error_body(status: int, **fields: Any) -> Response:
     body = orjson.dumps({"status": status, **fields})
     return Response(body, status_code=status, media_type="application/json")
 
 
 def unprocessable(details: dict[str, Any], code: str = "validation_errors") -> Response:
-    return error_body(422, error="Unprocessable Entity", code=code, error_details=details)
+    return _answer(422, _unprocessable(details, code))
+
+
+def _answer(status: int, payload: dict[str, Any]) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(BadRequest)
-    async def _bad_request(_: Request, exc: BadRequest) -> Response:
-        return error_body(400, error=f"BadRequest: {exc.message}")
+    async def _on_purpose(_: Request, exc: Exception) -> Response:
+        return _answer(*error_payload(exc))
 
-    @app.exception_handler(Unauthorized)
-    async def _unauthorized(_: Request, __: Unauthorized) -> Response:
-        return error_body(401, error="Unauthorized")
-
-    @app.exception_handler(Forbidden)
-    async def _forbidden(_: Request, exc: Forbidden) -> Response:
-        return error_body(403, error="Forbidden", code=exc.code)
-
-    @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> Response:
-        return error_body(404, error="Not Found", code=exc.code)
-
-    @app.exception_handler(NotAllowed)
-    async def _not_allowed(_: Request, exc: NotAllowed) -> Response:
-        return error_body(405, error="Method Not Allowed", code=exc.code)
-
-    @app.exception_handler(ValidationFailed)
-    async def _invalid(_: Request, exc: ValidationFailed) -> Response:
-        return unprocessable(exc.details)
-
-    @app.exception_handler(DomainError)
-    async def _domain(_: Request, exc: DomainError) -> Response:
-        return error_body(422, error="Unprocessable Entity", code=exc.code)
+    for kind in (BadRequest, Unauthorized, Forbidden, NotFound, NotAllowed, DomainError):
+        app.add_exception_handler(kind, _on_purpose)
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(_: Request, exc: RequestValidationError) -> Response:

@@ -14,15 +14,15 @@ def iso(value: datetime | None) -> str | None:
     """`2024-01-15T10:00:00Z`: UTC, whole seconds."""
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def iso_ms(value: datetime | None) -> str | None:
     """`2024-01-15T10:00:00.000Z`: event timestamps and started_at carry milliseconds."""
     if value is None:
         return None
-    utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    utc = value.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="milliseconds") + "Z"
 
 
 def iso_date(value: date | datetime | None) -> str | None:

@@ -26,6 +26,7 @@ from meterly.store.repositories import events as event_store
 from meterly.store.tables import BillableMetricRow
 
 MAX_BATCH = 100
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,24 @@ def parse_timestamp(value: object) -> datetime | None:
     """Unix seconds, integer or decimal, as a number or a numeric string (Lago's rule)."""
     if isinstance(value, bool):
         return None
+    if isinstance(value, str):
+        # The common shapes ("1705312800", "1705312800.123456") without Decimal: whole
+        # seconds and up to six digits of fraction convert exactly.
+        whole, dot, fraction = value.partition(".")
+        digits = (whole + fraction).isascii()
+        if digits and whole.isdigit() and (not dot or (fraction.isdigit() and len(fraction) <= 6)):
+            try:
+                moment = _EPOCH + timedelta(seconds=int(whole))
+            except OverflowError:
+                return None
+            if fraction:
+                moment += timedelta(microseconds=int(fraction.ljust(6, "0")))
+            return moment
+    elif isinstance(value, int):
+        try:
+            return _EPOCH + timedelta(seconds=value)
+        except OverflowError:
+            return None
     number = _decimal(value)
     if number is None:
         return None

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from starlette.concurrency import run_in_threadpool
 
-from meterly.api.errors import BadRequest
 from meterly.api.http import (
     clock,
-    database,
     envelope,
-    event_writer,
     json_body,
     listing,
     ok,
@@ -30,53 +25,8 @@ from meterly.services import ingest
 router = APIRouter(prefix="/events", tags=["events"])
 
 
-async def _expressions(request: Request, org: str) -> Mapping[str, tuple[str, Any]]:
-    cached = ingest.EXPRESSIONS.cached(org)
-    if cached is not None:
-        return cached
-
-    def load() -> Mapping[str, tuple[str, Any]]:
-        with database(request).sessions() as session:
-            return ingest.EXPRESSIONS.for_org(session, org)
-
-    return await run_in_threadpool(load)
-
-
-# The two ingestion routes are async: validation is quick CPU work, and the wait for the
-# group commit holds no thread, so hundreds of concurrent requests cost no thread pool.
-
-
-@router.post("")
-async def create(
-    request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
-) -> Response:
-    raw = root(body, "event")
-    row = ingest.prepare_one(
-        organization_id=org,
-        raw=raw,
-        now=clock(request).now(),
-        expressions=await _expressions(request, org),
-    )
-    result = await event_writer(request).store_async([row])
-    ingest.require_new([row], result.new_keys)
-    return envelope("event", event(row))
-
-
-@router.post("/batch")
-async def batch(
-    request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
-) -> Response:
-    if not isinstance(body, dict) or "events" not in body:
-        raise BadRequest("param is missing or the value is empty or invalid: events")
-    rows = ingest.prepare_batch(
-        organization_id=org,
-        raw_events=body["events"],
-        now=clock(request).now(),
-        expressions=await _expressions(request, org),
-    )
-    result = await event_writer(request).store_async(rows, all_or_nothing=True)
-    ingest.require_new(rows, result.new_keys)
-    return ok({"events": [event(r) for r in rows]})
+# POST /events and /events/batch, the ingestion hot path, are answered before FastAPI's
+# routing by api/ingestion.py; this module keeps the look-ups and the fee estimate.
 
 
 @router.post("/estimate_fees")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, func, select, tuple_
@@ -11,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 
+from meterly.store.engine import json_dumps
 from meterly.store.tables import events
 
 _IDEMPOTENCY_KEY = ["organization_id", "transaction_id", "external_subscription_id"]
@@ -40,6 +42,106 @@ def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[tuple[st
         return set()
     result = conn.execute(_insert_statement(conn.dialect.name), list(rows))
     return {(r[0], r[1]) for r in result}
+
+
+_COLUMNS = (
+    "organization_id",
+    "transaction_id",
+    "external_subscription_id",
+    "code",
+    "timestamp",
+    "properties",
+    "precise_total_amount_cents",
+    "lago_id",
+    "created_at",
+)
+_COLUMN_LIST = ", ".join(_COLUMNS)
+_CONFLICT = "ON CONFLICT (organization_id, transaction_id, external_subscription_id) DO NOTHING"
+_SQLITE_INSERT = (
+    f"INSERT INTO events ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(_COLUMNS))}) {_CONFLICT}"
+)
+# PostgreSQL: COPY into a session-local staging table, then one insert-or-ignore from it.
+# COPY is the fastest way in (no per-row statement), and the INSERT ... SELECT keeps the
+# unique index as the single judge of idempotency. The staging rows vanish at commit.
+_PG_STAGING = "events_incoming"
+_PG_CREATE_STAGING = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGING} "
+    "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_PG_COPY = f"COPY {_PG_STAGING} ({_COLUMN_LIST}) FROM STDIN"
+_PG_INSERT = (
+    f"INSERT INTO events ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {_PG_STAGING} {_CONFLICT}"
+)
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def append_ignoring_duplicates(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert-or-ignore at driver speed; returns how many rows were new.
+
+    The group-commit writer's fast path: when the count equals the rows given, every row
+    was new and nobody needs to know which; otherwise the caller rolls back and takes the
+    slow path (`insert_new`, which names the old keys). Rows go straight to the driver in
+    the column formats SQLAlchemy's types would have produced (UTC instants, JSON text),
+    so what is stored is the same either way.
+    """
+    if not rows:
+        return 0
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        return _append_postgres(conn, driver, rows)
+    values = [
+        (
+            r["organization_id"],
+            r["transaction_id"],
+            r["external_subscription_id"],
+            r["code"],
+            r["timestamp"].astimezone(UTC).strftime(_SQLITE_TIME),
+            json_dumps(r["properties"]),
+            _decimal_text(r["precise_total_amount_cents"]),
+            r["lago_id"],
+            r["created_at"].astimezone(UTC).strftime(_SQLITE_TIME),
+        )
+        for r in rows
+    ]
+    cursor = driver.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(_SQLITE_INSERT, values)
+        stored: int = cursor.rowcount
+    finally:
+        cursor.close()
+    return stored
+
+
+def _append_postgres(conn: Connection, driver: Any, rows: Sequence[dict[str, Any]]) -> int:
+    if not conn.connection.info.get(_PG_STAGING):
+        driver.execute(_PG_CREATE_STAGING)
+        conn.connection.info[_PG_STAGING] = True
+    with driver.cursor() as cursor:
+        with cursor.copy(_PG_COPY) as copy:
+            for r in rows:
+                copy.write_row(
+                    (
+                        r["organization_id"],
+                        r["transaction_id"],
+                        r["external_subscription_id"],
+                        r["code"],
+                        r["timestamp"],
+                        json_dumps(r["properties"]),
+                        r["precise_total_amount_cents"],
+                        r["lago_id"],
+                        r["created_at"],
+                    )
+                )
+        cursor.execute(_PG_INSERT)
+        stored: int = cursor.rowcount
+        # The staging rows would go at commit anyway; emptying them now lets a second
+        # call in the same transaction start clean.
+        cursor.execute(f"DELETE FROM {_PG_STAGING}")
+    return stored
+
+
+def _decimal_text(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
 
 
 def existing_keys(
