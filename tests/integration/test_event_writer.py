@@ -132,3 +132,39 @@ def test_the_writer_thread_answers_every_request(database: Database) -> None:
     assert all(r.committed and len(r.new_keys) == 2 for r in results)
     assert again == WriteResult(set(), committed=False)
     assert len(stored(database)) == 10
+
+
+def many(prefix: str, count: int) -> list[dict[str, Any]]:
+    return [row(f"{prefix}{i}", sub=f"sub_{i % 7}") for i in range(count)]
+
+
+def test_large_groups_take_the_bulk_path_with_the_same_rules(database: Database) -> None:
+    """Hundreds of rows per group (COPY on PostgreSQL): all new, then one old row."""
+    first = commit(database, many("a", 150), many("b", 150))
+    assert [o.committed for o in first] == [True, True]
+    assert len(stored(database)) == 300
+    second = commit(database, many("c", 150), [*many("d", 149), row("a7", sub="sub_0")])
+    assert second[0].committed and len(second[0].new_keys) == 150
+    assert not second[1].committed
+    assert len(stored(database)) == 450
+
+
+def test_two_bulk_appends_in_one_transaction_count_each_once(database: Database) -> None:
+    with database.engine.begin() as conn:
+        assert event_store.append_ignoring_duplicates(conn, many("x", 250)) == 250
+        assert event_store.append_ignoring_duplicates(conn, many("y", 250)) == 250
+        assert event_store.append_ignoring_duplicates(conn, many("x", 250)) == 0
+    assert len(stored(database)) == 500
+
+
+def test_a_rolled_back_first_bulk_append_leaves_the_next_working(database: Database) -> None:
+    conn = database.engine.connect()
+    try:
+        transaction = conn.begin()
+        assert event_store.append_ignoring_duplicates(conn, many("r", 250)) == 250
+        transaction.rollback()
+        with conn.begin():
+            assert event_store.append_ignoring_duplicates(conn, many("s", 250)) == 250
+    finally:
+        conn.close()
+    assert len(stored(database)) == 250

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from meterly.api.errors import BadRequest, Unauthorized, error_payload
 from meterly.api.schemas.events import event
+from meterly.api.wire import iso
 from meterly.domain.errors import DomainError
 from meterly.services import ingest
 from meterly.services.clock import Clock
@@ -91,7 +92,8 @@ class IngestionLane:
         )
         result = await self.writer.store_async(rows, all_or_nothing=True)
         ingest.require_new(rows, result.new_keys)
-        return {"events": [event(r) for r in rows]}
+        created_at = iso(now)
+        return {"events": [event(r, created_at=created_at) for r in rows]}
 
     async def _organization(self, scope: Scope) -> str:
         """The Bearer key's organization: from the key cache, or the database off-loop."""

@@ -8,7 +8,8 @@ from typing import Any
 from meterly.api.wire import dec, iso, iso_ms
 
 
-def event(row: Mapping[str, Any]) -> dict[str, Any]:
+def event(row: Mapping[str, Any], *, created_at: str | None = None) -> dict[str, Any]:
+    """`created_at`: the row's, already formatted (a batch shares one reception time)."""
     return {
         "lago_id": row["lago_id"],
         "transaction_id": row["transaction_id"],
@@ -19,5 +20,5 @@ def event(row: Mapping[str, Any]) -> dict[str, Any]:
         "properties": row["properties"],
         "lago_subscription_id": None,
         "external_subscription_id": row["external_subscription_id"],
-        "created_at": iso(row["created_at"]),
+        "created_at": created_at or iso(row["created_at"]),
     }
