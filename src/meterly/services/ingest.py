@@ -133,33 +133,51 @@ class _ExpressionCache:
 
     def __init__(self) -> None:
         self._by_org: dict[str, tuple[float, dict[str, tuple[str, Any]]]] = {}
+        self._loading: set[str] = set()
         self._lock = threading.Lock()
 
     def cached(self, organization_id: str) -> dict[str, tuple[str, Any]] | None:
-        """The expressions when known and fresh, without touching the database."""
+        """The expressions without touching the database, or None: then load them.
+
+        When they have just gone stale, the first caller is told to reload and the others
+        keep the stale table meanwhile: under load, one query per TTL, not one per request.
+        """
         cached = self._by_org.get(organization_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        if cached is None:
+            return None
+        expires, table = cached
+        if expires > time.monotonic():
+            return table
+        with self._lock:
+            if organization_id in self._loading:
+                return table
+            self._loading.add(organization_id)
         return None
 
     def for_org(self, session: Session, organization_id: str) -> dict[str, tuple[str, Any]]:
-        cached = self.cached(organization_id)
-        if cached is not None:
-            return cached
-        rows = session.execute(
-            select(
-                BillableMetricRow.code, BillableMetricRow.field_name, BillableMetricRow.expression
-            ).where(
-                BillableMetricRow.organization_id == organization_id,
-                BillableMetricRow.deleted_at.is_(None),
-                BillableMetricRow.expression.is_not(None),
+        cached = self._by_org.get(organization_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            rows = session.execute(
+                select(
+                    BillableMetricRow.code,
+                    BillableMetricRow.field_name,
+                    BillableMetricRow.expression,
+                ).where(
+                    BillableMetricRow.organization_id == organization_id,
+                    BillableMetricRow.deleted_at.is_(None),
+                    BillableMetricRow.expression.is_not(None),
+                )
             )
-        )
-        table = {
-            code: (field or code, parse_expression(expr)) for code, field, expr in rows if expr
-        }
-        with self._lock:
-            self._by_org[organization_id] = (time.monotonic() + self.TTL, table)
+            table = {
+                code: (field or code, parse_expression(expr)) for code, field, expr in rows if expr
+            }
+            with self._lock:
+                self._by_org[organization_id] = (time.monotonic() + self.TTL, table)
+        finally:
+            with self._lock:
+                self._loading.discard(organization_id)
         return table
 
     def clear(self) -> None:
