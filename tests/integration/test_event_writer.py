@@ -168,3 +168,27 @@ def test_a_rolled_back_first_bulk_append_leaves_the_next_working(database: Datab
     finally:
         conn.close()
     assert len(stored(database)) == 250
+
+
+def test_async_waiters_are_answered_on_their_loop(database: Database) -> None:
+    """Many concurrent handlers on one loop; one gives up early and the rest carry on."""
+    import asyncio
+
+    writer = EventWriter(database)
+
+    async def scenario() -> list[WriteResult]:
+        quitter = asyncio.ensure_future(writer.store_async([row("gone")]))
+        quitter.cancel()
+        results = await asyncio.gather(
+            *(writer.store_async([row(f"a{i}")]) for i in range(40)),
+            writer.store_async([row("a0")]),
+        )
+        return list(results)
+
+    try:
+        results = asyncio.run(scenario())
+    finally:
+        writer.close()
+    assert sum(r.committed for r in results) == 40
+    assert results[-1] == WriteResult(set(), committed=False)  # a0 again: the first wins
+    assert {tx for tx, _ in stored(database)} >= {f"a{i}" for i in range(40)}

@@ -38,11 +38,19 @@ class WriteResult:
     committed: bool
 
 
+Outcome = WriteResult | BaseException
+
+
 @dataclass
 class _Submission:
+    """One request's rows. A thread waits on `done`; an async handler on `waiter`, which
+    the writer resolves in `loop`'s own thread."""
+
     rows: Sequence[dict[str, Any]]
     all_or_nothing: bool
     done: Future[WriteResult] = field(default_factory=Future)
+    waiter: asyncio.Future[WriteResult] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
 
 
 class EventWriter:
@@ -67,9 +75,10 @@ class EventWriter:
     ) -> WriteResult:
         """`store` for async handlers: the event loop waits without holding a thread."""
         self._start()
-        submission = _Submission(rows=rows, all_or_nothing=all_or_nothing)
-        self._queue.put(submission)
-        return await asyncio.wrap_future(submission.done)
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[WriteResult] = loop.create_future()
+        self._queue.put(_Submission(rows, all_or_nothing, waiter=waiter, loop=loop))
+        return await waiter
 
     def close(self) -> None:
         if self._thread is not None:
@@ -103,27 +112,16 @@ class EventWriter:
                     break
                 group.append(nxt)
                 size += len(nxt.rows)
-            import os
-            import sys
-            import time as _t
-
-            _s = _t.perf_counter()
             self._commit(group)
-            if os.environ.get("WRITER_DEBUG"):
-                print(
-                    f"group {len(group)} rows {size} {(_t.perf_counter() - _s) * 1000:.1f}ms",
-                    file=sys.stderr,
-                )
 
     def _commit(self, group: list[_Submission]) -> None:
-        if self._commit_all_new(group):
-            return
-        self._commit_one_by_one(group)
+        outcomes = self._commit_all_new(group) or self._commit_one_by_one(group)
+        _settle(group, outcomes)
 
-    def _commit_all_new(self, group: list[_Submission]) -> bool:
+    def _commit_all_new(self, group: list[_Submission]) -> list[Outcome] | None:
         """The common case in one statement: every row of the group is new.
 
-        Returns False, having rolled everything back, when some row was stored before
+        Returns None, having rolled everything back, when some row was stored before
         (or the statement failed): the slow path then sorts out who gets what.
         """
         rows = [row for submission in group for row in submission.rows]
@@ -133,14 +131,17 @@ class EventWriter:
                 if event_store.append_ignoring_duplicates(conn, rows) != len(rows):
                     raise _NotAllNew
         except _NotAllNew:
-            return False
+            return None
         except Exception:  # a bad row or a broken connection: the slow path finds out
             self._drop_connection()
-            return False
-        for submission in group:
-            keys = {(r["transaction_id"], r["external_subscription_id"]) for r in submission.rows}
-            submission.done.set_result(WriteResult(keys, committed=True))
-        return True
+            return None
+        return [
+            WriteResult(
+                {(r["transaction_id"], r["external_subscription_id"]) for r in submission.rows},
+                committed=True,
+            )
+            for submission in group
+        ]
 
     def _held_connection(self) -> Connection:
         """The writer's own connection, kept between groups: no pool check-out per commit."""
@@ -155,9 +156,9 @@ class EventWriter:
                 self._connection.close()
             self._connection = None
 
-    def _commit_one_by_one(self, group: list[_Submission]) -> None:
+    def _commit_one_by_one(self, group: list[_Submission]) -> list[Outcome]:
         """Each request in its own savepoint: an old row rolls back only its own request."""
-        outcomes: list[WriteResult | BaseException] = []
+        outcomes: list[Outcome] = []
         try:
             with self.database.engine.begin() as conn:
                 for submission in group:
@@ -175,14 +176,34 @@ class EventWriter:
                         savepoint.commit()
                         outcomes.append(WriteResult(new_keys, committed=True))
         except Exception as exc:  # the commit failed: nobody's events were acknowledged
-            for submission in group:
-                submission.done.set_exception(exc)
-            return
-        for submission, outcome in zip(group, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                submission.done.set_exception(outcome)
-            else:
-                submission.done.set_result(outcome)
+            return [exc] * len(group)
+        return outcomes
+
+
+def _settle(group: list[_Submission], outcomes: list[Outcome]) -> None:
+    """Answer everyone; the async waiters of one event loop in one wake-up of that loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[WriteResult], Outcome]]]
+    by_loop = {}
+    for submission, outcome in zip(group, outcomes, strict=True):
+        if submission.waiter is not None and submission.loop is not None:
+            by_loop.setdefault(submission.loop, []).append((submission.waiter, outcome))
+        elif isinstance(outcome, BaseException):
+            submission.done.set_exception(outcome)
+        else:
+            submission.done.set_result(outcome)
+    for loop, waiters in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop has closed: nobody is waiting
+            loop.call_soon_threadsafe(_resolve, waiters)
+
+
+def _resolve(waiters: list[tuple[asyncio.Future[WriteResult], Outcome]]) -> None:
+    for waiter, outcome in waiters:
+        if waiter.done():  # cancelled: the client went away (its rows are stored or not)
+            continue
+        if isinstance(outcome, BaseException):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(outcome)
 
 
 class _NotAllNew(Exception):
