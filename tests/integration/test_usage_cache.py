@@ -343,6 +343,38 @@ def test_an_event_ingested_after_caching_is_in_the_next_answer(
     assert _assert_hit(subscribed, clock) == after
 
 
+def test_a_miss_aggregates_again_only_the_codes_with_new_events(
+    subscribed: ApiClient, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _send(subscribed, _events(200, start=JAN + timedelta(days=1), days=10))
+    _get(subscribed)
+    real: Callable[..., Any] = usage_cache._compute
+    aggregated: list[set[str]] = []
+
+    def recording(*args: Any) -> Any:
+        plain, grouped = args[3], args[4]
+        aggregated.append({r.metric.code for r in plain} | {r.metric.code for r, _ in grouped})
+        return real(*args)
+
+    monkeypatch.setattr(usage_cache, "_compute", recording)
+    _send(
+        subscribed,
+        [
+            _event(40_000, "gb_grouped", JAN + timedelta(days=5)),
+            _event(40_001, "seats", JAN + timedelta(days=6)),
+            _event(40_002, "seats", JAN + timedelta(days=7)),
+        ],
+    )
+    before = _stats(subscribed)
+    after = _get(subscribed)
+    monkeypatch.setattr(usage_cache, "_compute", real)
+    assert aggregated == [{"gb_grouped", "seats"}]
+    assert _stats(subscribed).misses == before.misses + 1
+    assert after == _fresh(subscribed, clock)
+    assert _events_count(after) == 203
+    assert _assert_hit(subscribed, clock) == after
+
+
 def test_a_duplicate_event_changes_nothing(subscribed: ApiClient, clock: FrozenClock) -> None:
     events = _events(50, start=JAN + timedelta(days=1), days=10)
     _send(subscribed, events)

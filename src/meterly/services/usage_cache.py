@@ -12,6 +12,9 @@ is used only when that count equals the count it was computed with. Each process
 its own entries (a bounded, thread-safe LRU per engine); since every use is checked
 against the database, several processes on one database never serve stale figures.
 
+Counts are kept per metric code; on a miss, only the requests of the codes whose count
+changed are aggregated again (each request reads the events of its own code only).
+
 What the aggregation depends on is in the key: the database (one cache per engine), the
 organization, the external subscription, and every field of every request (metric,
 window bounds, `recurring_from`, filters, groups, proration, timezone, period days,
@@ -145,7 +148,11 @@ def aggregate(
     plain: Sequence[UsageRequest],
     grouped: Sequence[GroupedRequest],
 ) -> tuple[list[AggregationResult], list[GroupedResults]]:
-    """The results of `plain` (one each) and `grouped` (one per group), cached or fresh."""
+    """The results of `plain` (one each) and `grouped` (one per group), cached or fresh.
+
+    On a miss only the requests of the codes whose count changed are aggregated again:
+    a request reads the events of its own code only, so the others' results still hold.
+    """
     if cache is None:
         return _compute(conn, organization_id, external_subscription_id, plain, grouped)
     scopes = scopes_of([*plain, *(r for r, _keys in grouped)])
@@ -167,9 +174,19 @@ def aggregate(
         cache.record(hit=True)
         return list(entry.plain), [dict(g) for g in entry.grouped]
     cache.record(hit=False)
-    plain_results, grouped_results = _compute(
-        conn, organization_id, external_subscription_id, plain, grouped
-    )
+    if entry is None:
+        plain_results, grouped_results = _compute(
+            conn, organization_id, external_subscription_id, plain, grouped
+        )
+    else:
+        changed = {
+            scope.code
+            for scope, old, new in zip(scopes, entry.counts, counts, strict=True)
+            if old != new
+        }
+        plain_results, grouped_results = _recompute(
+            conn, organization_id, external_subscription_id, plain, grouped, entry, changed
+        )
     cache.put(
         key,
         CachedUsage(
@@ -178,6 +195,36 @@ def aggregate(
             grouped=tuple(tuple(g.items()) for g in grouped_results),
         ),
     )
+    return plain_results, grouped_results
+
+
+def _recompute(
+    conn: Connection,
+    organization_id: str,
+    external_subscription_id: str,
+    plain: Sequence[UsageRequest],
+    grouped: Sequence[GroupedRequest],
+    entry: CachedUsage,
+    changed: set[str],
+) -> tuple[list[AggregationResult], list[GroupedResults]]:
+    """The entry's results, with the requests of the `changed` codes aggregated again.
+
+    Same key, so the same requests in the same order (the scopes too: one per code)."""
+    stale_plain = [i for i, r in enumerate(plain) if r.metric.code in changed]
+    stale_grouped = [i for i, (r, _k) in enumerate(grouped) if r.metric.code in changed]
+    fresh_plain, fresh_grouped = _compute(
+        conn,
+        organization_id,
+        external_subscription_id,
+        [plain[i] for i in stale_plain],
+        [grouped[i] for i in stale_grouped],
+    )
+    plain_results = list(entry.plain)
+    for i, result in zip(stale_plain, fresh_plain, strict=True):
+        plain_results[i] = result
+    grouped_results = [dict(g) for g in entry.grouped]
+    for i, results in zip(stale_grouped, fresh_grouped, strict=True):
+        grouped_results[i] = results
     return plain_results, grouped_results
 
 
