@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from meterly.cli.common import DEFAULT_URL, DatabaseUrl, clock_from_env, fail, open_database
 from meterly.cli.output import on_terminal, say, show_table
 from meterly.config import parse_instant
 from meterly.domain.money import currency, from_minor
-from meterly.jobs import webhooks
 from meterly.services import billing
 from meterly.services.clock import Clock
 from meterly.store.uow import Database
+
+# The run's wall time includes start-up: the progress bar (rich.progress) and the webhook
+# worker (httpx, signing keys) are imported only by the paths that use them.
 
 
 def bill(
@@ -36,22 +39,7 @@ def bill(
         instant: datetime = parse_instant(as_of) if as_of else clock.now()
     except ValueError:
         fail(f"--as-of {as_of!r} is not an ISO 8601 instant")
-    with (
-        open_database(database_url) as database,
-        Progress(
-            TextColumn("billing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            transient=True,
-            disable=not on_terminal(),
-        ) as progress,
-    ):
-        task = progress.add_task("subscriptions", total=None)
-
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
+    with open_database(database_url) as database, _progress_bar() as advance:
         report = billing.run(
             database, as_of=instant, clock=clock, organization_id=organization, on_progress=advance
         )
@@ -72,6 +60,29 @@ def bill(
         say(f"subscription {sub_id}: {message}")
     if report.errors:
         raise typer.Exit(1)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[int, int], None] | None]:
+    """A transient progress bar on a terminal; nothing otherwise."""
+    if not on_terminal():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("billing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("subscriptions", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield advance
 
 
 def worker(
@@ -119,6 +130,8 @@ def _spend_loop(database: Database, clock: Clock, stop: threading.Event) -> thre
 
 def _webhook_loop(database: Database, clock: Clock, stop: threading.Event) -> threading.Thread:
     """Deliver the outbox continuously, retrying with backoff (see jobs/webhooks.py)."""
+    from meterly.jobs import webhooks
+
     thread = threading.Thread(
         target=webhooks.run_forever,
         args=(database,),

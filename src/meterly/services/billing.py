@@ -8,7 +8,7 @@ a run killed half-way leaves whole invoices behind and the next run carries on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,9 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from meterly.domain.aggregation import AggregationResult
 from meterly.domain.invoicing import FeeLine, InvoiceTotals, compute_invoice
 from meterly.domain.money import Currency, currency
-from meterly.domain.periods import BillingPeriod, local_date, local_midnight
+from meterly.domain.periods import (
+    BillingPeriod,
+    charges_period_containing,
+    local_date,
+    local_midnight,
+)
 from meterly.domain.pricing import commitment_true_up, prorata, spending_minimum_true_up
 from meterly.domain.schedule import (
     BillingBoundary,
@@ -34,8 +40,18 @@ from meterly.domain.taxes import Tax as TaxRate
 from meterly.services.clock import Clock, FrozenClock
 from meterly.services.ids import new_id
 from meterly.services.subscriptions import activate_pending, timezone_of
-from meterly.services.usage import ChargeUsage, TaxContext, compute_usage
+from meterly.services.usage import (
+    BucketUsage,
+    ChargeUsage,
+    TaxContext,
+    charge_requests,
+    compute_usage,
+    price_bucket,
+)
+from meterly.store import billing_usage
 from meterly.store.tables import (
+    Charge,
+    ChargeFilter,
     Customer,
     Fee,
     Invoice,
@@ -44,6 +60,7 @@ from meterly.store.tables import (
     Subscription,
 )
 from meterly.store.uow import Database
+from meterly.store.usage_queries import UsageRequest
 
 PERIODIC = "subscription_periodic"
 STARTING = "subscription_starting"
@@ -111,11 +128,24 @@ def run(
             query = query.where(Subscription.organization_id == organization_id)
         ids = list(session.scalars(query.order_by(Subscription.created_at)))
     report.subscriptions_seen = len(ids)
-    for done, sub_id in enumerate(ids, start=1):
-        _bill_advance_charges(database, sub_id, as_of=as_of, report=report)
-        _bill_subscription(database, sub_id, as_of=as_of, clock=clock, report=report)
-        if on_progress:
-            on_progress(done, len(ids))
+    done = 0
+    for start in range(0, len(ids), BATCH_SIZE):
+        batch = _read_batch(database, ids[start : start + BATCH_SIZE], as_of=as_of)
+        for planned in batch.subscriptions:
+            if planned.advance:
+                _bill_advance_charges(database, planned.sub_id, as_of=as_of, report=report)
+            _bill_subscription(
+                database,
+                planned.sub_id,
+                as_of=as_of,
+                clock=clock,
+                report=report,
+                boundaries=planned.boundaries,
+                usage=batch.usage,
+            )
+            done += 1
+            if on_progress:
+                on_progress(done, len(ids))
     report.finalized_drafts = finalize_due_drafts(database, as_of=as_of, clock=clock)
     _housekeeping(database, as_of=as_of, organization_id=organization_id, report=report)
     from meterly.services import spend
@@ -144,22 +174,35 @@ def _housekeeping(
 
 
 def _bill_subscription(
-    database: Database, sub_id: str, *, as_of: datetime, clock: Clock, report: RunReport
+    database: Database,
+    sub_id: str,
+    *,
+    as_of: datetime,
+    clock: Clock,
+    report: RunReport,
+    boundaries: Sequence[BillingBoundary] | None = None,
+    usage: Mapping[UsageKey, PrefetchedUsage] | None = None,
 ) -> None:
-    with database.unit_of_work() as session:
-        sub = session.get(Subscription, sub_id)
-        assert sub is not None
-        boundaries = closed_boundaries(
-            terms_of(session, sub), after=sub.last_billed_boundary, as_of=as_of
-        )
+    """Bill each closed boundary in its own unit of work (`boundaries`: read ahead)."""
+    if boundaries is None:
+        with database.unit_of_work() as session:
+            sub = session.get(Subscription, sub_id)
+            assert sub is not None
+            boundaries = closed_boundaries(
+                terms_of(session, sub), after=sub.last_billed_boundary, as_of=as_of
+            )
     for boundary in boundaries:
         try:
             with database.unit_of_work() as session:
                 sub = session.get(Subscription, sub_id)
                 assert sub is not None
+                # Referenced for the whole unit of work: read once, not once per use.
+                org = session.get(Organization, sub.organization_id)  # noqa: F841
                 if sub.last_billed_boundary is not None and boundary.at <= sub.last_billed_boundary:
                     continue  # another worker got here first
-                invoice = bill_boundary(session, sub=sub, boundary=boundary, clock=clock)
+                invoice = bill_boundary(
+                    session, sub=sub, boundary=boundary, clock=clock, usage=usage
+                )
                 sub.last_billed_boundary = boundary.at
                 if invoice is not None:
                     report.invoices.append(invoice.id)
@@ -178,7 +221,12 @@ def _tally(report: RunReport, invoice: Invoice) -> None:
 
 
 def bill_boundary(
-    session: Session, *, sub: Subscription, boundary: BillingBoundary, clock: Clock
+    session: Session,
+    *,
+    sub: Subscription,
+    boundary: BillingBoundary,
+    clock: Clock,
+    usage: Mapping[UsageKey, PrefetchedUsage] | None = None,
 ) -> Invoice | None:
     """The invoice of one boundary: subscription fee and/or the charges of the closed period."""
     reason = (
@@ -195,7 +243,7 @@ def bill_boundary(
         )
     charges_window = boundary.charges_period
     if charges_window is not None:
-        fees.extend(charge_fees(session, sub, charges_window))
+        fees.extend(charge_fees(session, sub, charges_window, usage=usage))
     return issue_invoice(
         session,
         sub=sub,
@@ -353,10 +401,36 @@ def _subscription_fee(
     )
 
 
-def charge_fees(session: Session, sub: Subscription, window: BillingPeriod) -> list[Fee]:
-    from meterly.domain.periods import charges_period_containing
+def charge_fees(
+    session: Session,
+    sub: Subscription,
+    window: BillingPeriod,
+    *,
+    usage: Mapping[UsageKey, PrefetchedUsage] | None = None,
+) -> list[Fee]:
+    """The charge fees of a closed window; `usage`: aggregations read ahead by the run."""
+    full = _full_charges_period(sub, window)
+    charge_usages: Sequence[ChargeUsage] | None = _prefetched_usage(
+        session, sub, window, full, usage
+    )
+    if charge_usages is None:
+        charge_usages = compute_usage(
+            session,
+            sub=sub,
+            window=window,
+            full_period_days=full.days,
+            include=lambda c: not c.pay_in_advance,
+            apply_taxes=False,
+        ).charges
+    fees: list[Fee] = []
+    for charge_usage in charge_usages:
+        fees.extend(_fees_of_charge(sub, charge_usage, window))
+        fees.extend(_spending_minimum(sub, charge_usage, window, full))
+    return fees
 
-    full = charges_period_containing(
+
+def _full_charges_period(sub: Subscription, window: BillingPeriod) -> BillingPeriod:
+    return charges_period_containing(
         window.start,
         interval=sub.plan.interval,
         billing_time=sub.billing_time,
@@ -364,19 +438,186 @@ def charge_fees(session: Session, sub: Subscription, window: BillingPeriod) -> l
         timezone=window.timezone,
         bill_charges_monthly=bool(sub.plan.bill_charges_monthly),
     )
-    usage = compute_usage(
-        session,
-        sub=sub,
-        window=window,
-        full_period_days=full.days,
-        include=lambda c: not c.pay_in_advance,
-        apply_taxes=False,
+
+
+# --- usage read ahead, one grouped statement per batch of subscriptions -----------------
+
+# Subscriptions read (and aggregated) together ahead of their units of work.
+BATCH_SIZE = 100
+
+# (subscription id, charges window start, end)
+UsageKey = tuple[str, datetime, datetime]
+BilledCharges = tuple[list[Charge], list[tuple[Charge, ChargeFilter | None, UsageRequest]]]
+
+
+@dataclass(frozen=True)
+class PrefetchedUsage:
+    """The aggregations of a window, read before the unit of work, for these requests."""
+
+    requests: list[UsageRequest]
+    results: list[AggregationResult]
+
+
+@dataclass(frozen=True)
+class PlannedSubscription:
+    sub_id: str
+    boundaries: tuple[BillingBoundary, ...] | None  # None: read them in the unit of work
+    advance: bool
+
+
+@dataclass
+class Batch:
+    subscriptions: list[PlannedSubscription] = field(default_factory=list)
+    usage: dict[UsageKey, PrefetchedUsage] = field(default_factory=dict)
+
+
+def _billed_charges(
+    session: Session, sub: Subscription, window: BillingPeriod, days: int
+) -> BilledCharges | None:
+    """`compute_usage`'s charges and requests for a billing run (None: it has groups)."""
+    charges = [
+        c for c in sub.plan.charges if not c.pay_in_advance and c.billable_metric.deleted_at is None
+    ]
+    if any(_group_keys(c) for c in charges):
+        return None
+    recurring_from = _chain_start(session, sub)
+    entries = [
+        (charge, charge_filter, request)
+        for charge in charges
+        for charge_filter, request in charge_requests(
+            charge, window=window, recurring_from=recurring_from, full_period_days=days
+        )
+    ]
+    return charges, entries
+
+
+def _group_keys(charge: Charge) -> list[str]:
+    keys = charge.properties.get("pricing_group_keys") or charge.properties.get("grouped_by")
+    return [str(k) for k in keys] if isinstance(keys, list) else []
+
+
+def _chain_start(session: Session, sub: Subscription) -> datetime | None:
+    """Recurring metrics count events back to the start of the subscription chain."""
+    start = sub.started_at or sub.subscription_at
+    previous_id = sub.previous_subscription_id
+    while previous_id:
+        previous = session.get(Subscription, previous_id)
+        if previous is None:
+            break
+        start = previous.started_at or previous.subscription_at
+        previous_id = previous.previous_subscription_id
+    return start
+
+
+def _prefetched_usage(
+    session: Session,
+    sub: Subscription,
+    window: BillingPeriod,
+    full: BillingPeriod,
+    usage: Mapping[UsageKey, PrefetchedUsage] | None,
+) -> list[ChargeUsage] | None:
+    """Price the aggregations read ahead, if they answer exactly this window's requests."""
+    found = usage.get((sub.id, window.start, window.end)) if usage else None
+    if found is None:
+        return None
+    billed = _billed_charges(session, sub, window, full.days)
+    if billed is None:
+        return None
+    charges, entries = billed
+    if [request for _, _, request in entries] != found.requests:
+        return None  # the plan changed since: aggregate again
+    cur = currency(sub.plan.amount_currency)
+    buckets: dict[str, list[BucketUsage]] = {c.id: [] for c in charges}
+    for (charge, charge_filter, _), aggregation in zip(entries, found.results, strict=True):
+        priced, fee = price_bucket(charge, charge_filter, aggregation, cur)
+        buckets[charge.id].append(BucketUsage(charge_filter, {}, aggregation, priced, fee))
+    return [ChargeUsage(charge=c, buckets=tuple(buckets[c.id])) for c in charges]
+
+
+def _read_batch(database: Database, ids: Sequence[str], *, as_of: datetime) -> Batch:
+    """Boundaries of a batch of subscriptions, and the usage of their closed windows.
+
+    Subscriptions sharing their requests (plan, window, chain start) are aggregated by one
+    grouped statement per request. Anything not read here is read in the unit of work.
+    """
+    from meterly.services import advance
+
+    batch = Batch()
+    groups: dict[tuple[Any, ...], tuple[list[UsageRequest], list[tuple[str, str, BillingPeriod]]]]
+    groups = {}
+    with database.unit_of_work() as session:
+        subs = {
+            s.id: s for s in session.scalars(select(Subscription).where(Subscription.id.in_(ids)))
+        }
+        # Held for the whole read: the session's identity map keeps only what is referenced.
+        orgs = list(  # noqa: F841
+            session.scalars(
+                select(Organization).where(
+                    Organization.id.in_({s.organization_id for s in subs.values()})
+                )
+            )
+        )
+        for sub_id in ids:
+            sub = subs.get(sub_id)
+            try:
+                assert sub is not None
+                terms = terms_of(session, sub)
+                boundaries = tuple(
+                    closed_boundaries(terms, after=sub.last_billed_boundary, as_of=as_of)
+                )
+                planned = PlannedSubscription(
+                    sub_id, boundaries, bool(advance.advance_charges(sub))
+                )
+            except Exception:  # the unit of work reads it again and reports what fails
+                batch.subscriptions.append(PlannedSubscription(sub_id, None, True))
+                continue
+            batch.subscriptions.append(planned)
+            for boundary in boundaries:
+                if boundary.charges_period is not None:
+                    _group_window(session, sub, boundary.charges_period, groups)
+    for (organization_id, *_), (requests, members) in groups.items():
+        try:
+            with database.unit_of_work() as session:
+                results = billing_usage.aggregate_batch(
+                    session.connection(),
+                    organization_id=organization_id,
+                    external_subscription_ids=[external_id for _, external_id, _ in members],
+                    requests=requests,
+                )
+        except Exception:  # aggregated one by one in the units of work instead
+            continue
+        for sub_id, external_id, window in members:
+            batch.usage[(sub_id, window.start, window.end)] = PrefetchedUsage(
+                requests, results[external_id]
+            )
+    return batch
+
+
+def _group_window(
+    session: Session,
+    sub: Subscription,
+    window: BillingPeriod,
+    groups: dict[tuple[Any, ...], tuple[list[UsageRequest], list[tuple[str, str, BillingPeriod]]]],
+) -> None:
+    full = _full_charges_period(sub, window)
+    billed = _billed_charges(session, sub, window, full.days)
+    if billed is None:
+        return
+    requests = [request for _, _, request in billed[1]]
+    if not requests or not billing_usage.supported(requests):
+        return
+    key = (
+        sub.organization_id,
+        sub.plan_id,
+        window.start,
+        window.end,
+        window.timezone,
+        full.days,
+        requests[0].recurring_from,
     )
-    fees: list[Fee] = []
-    for charge_usage in usage.charges:
-        fees.extend(_fees_of_charge(sub, charge_usage, window))
-        fees.extend(_spending_minimum(sub, charge_usage, window, full))
-    return fees
+    known, members = groups.setdefault(key, (requests, []))
+    if known == requests:
+        members.append((sub.id, sub.external_id, window))
 
 
 def _fees_of_charge(sub: Subscription, usage: ChargeUsage, window: BillingPeriod) -> list[Fee]:
@@ -666,13 +907,21 @@ def issue_invoice(
         fee.updated_at = now
         session.add(fee)
     session.flush()
-    apply_waterfall(
+    totals = apply_waterfall(
         session,
         invoice=invoice,
         fees=fees,
         taxes=TaxContext.for_customer(session, customer, sub.plan),
     )
-    _settle(session, invoice=invoice, customer=customer, org=org, clock=clock, grace=grace)
+    _settle(
+        session,
+        invoice=invoice,
+        customer=customer,
+        org=org,
+        clock=clock,
+        grace=grace,
+        totals=totals,
+    )
     return invoice
 
 
@@ -875,15 +1124,26 @@ def _settle(
     org: Organization,
     clock: Clock,
     grace: int,
+    totals: InvoiceTotals | None = None,
 ) -> None:
-    """Finalize at once, or keep a draft through the grace period; skip empty ones if asked."""
+    """Finalize at once, or keep a draft through the grace period; skip empty ones if asked.
+
+    `totals`: the waterfall just computed in this unit of work over the same fees and
+    credits; finalizing at once consumes those credits instead of running it again.
+    """
     if invoice.total_amount_cents == 0 and not _finalize_zero(customer, org):
         invoice.status = "closed"
         return
     if grace:
         enqueue(session, invoice.organization_id, "invoice.drafted", "invoice", invoice.id, clock)
         return
-    finalize(session, invoice=invoice, clock=clock)
+    if totals is None or invoice.invoice_type == "credit":
+        finalize(session, invoice=invoice, clock=clock)
+        return
+    from meterly.services import invoice_credits, invoices
+
+    invoice_credits.consume(session, invoice=invoice, totals=totals, clock=clock)
+    invoices.finalize(session, invoice=invoice, clock=clock)
 
 
 def _finalize_zero(customer: Customer, org: Organization) -> bool:
@@ -997,13 +1257,15 @@ def issue_advance_invoice(
     )
     fee.invoice_id = invoice.id
     session.flush()
-    apply_waterfall(
+    totals = apply_waterfall(
         session,
         invoice=invoice,
         fees=[fee],
         taxes=TaxContext.for_customer(session, customer, sub.plan),
     )
-    _settle(session, invoice=invoice, customer=customer, org=org, clock=clock, grace=0)
+    _settle(
+        session, invoice=invoice, customer=customer, org=org, clock=clock, grace=0, totals=totals
+    )
     return invoice
 
 

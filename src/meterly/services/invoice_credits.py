@@ -78,10 +78,17 @@ PROVIDER_MODULES = (
 )
 
 
+_loaded: list[str] = []
+
+
 def _load_providers() -> None:
+    """Import the provider modules once per process (each invoice computation asks)."""
+    if _loaded:
+        return
     import importlib
     import importlib.util
 
     for name in PROVIDER_MODULES:
         if importlib.util.find_spec(name) is not None:
             importlib.import_module(name)
+    _loaded.append("done")
