@@ -1,13 +1,14 @@
 """Group commit for ingestion: concurrent requests share one transaction and one commit.
 
 Each request hands its validated rows to the writer thread and waits. The writer takes
-everything queued and stores it in one transaction with one insert-or-ignore at driver
-speed (COPY on PostgreSQL). When every row was new, which is nearly always, one commit
-answers everyone. Otherwise the group is rolled back and redone with each request in its
-own savepoint: a request whose rows are not all new (a transaction id seen before) has its
-savepoint rolled back, so a batch stays all or nothing. Nobody is answered before the
-commit that stores their events. While a commit runs, the next
-requests queue up: under load the groups grow by themselves, with no added latency.
+everything queued and stores it in one transaction with one statement at driver speed
+(a COPY or one JSON parameter on PostgreSQL, executemany on SQLite). When every row was
+new, which is nearly always, one commit answers everyone. Otherwise the group is rolled
+back and redone with each request in its own savepoint: a request whose rows are not all
+new (a transaction id seen before) has its savepoint rolled back, so a batch stays all or
+nothing. Nobody is answered before the commit that stores their events. While a commit
+runs, the next requests queue up: under load the groups grow by themselves, with no added
+latency.
 """
 
 from __future__ import annotations

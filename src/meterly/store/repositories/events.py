@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -61,18 +62,7 @@ _CONFLICT = "ON CONFLICT (organization_id, transaction_id, external_subscription
 _SQLITE_INSERT = (
     f"INSERT INTO events ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(_COLUMNS))}) {_CONFLICT}"
 )
-# PostgreSQL: COPY into a session-local staging table, then one insert-or-ignore from it.
-# COPY is the fastest way in (no per-row statement), and the INSERT ... SELECT keeps the
-# unique index as the single judge of idempotency. The staging rows vanish at commit.
-_PG_STAGING = "events_incoming"
-_PG_CREATE_STAGING = (
-    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGING} "
-    "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-)
-_PG_COPY = f"COPY {_PG_STAGING} ({_COLUMN_LIST}) FROM STDIN"
-_PG_INSERT = (
-    f"INSERT INTO events ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {_PG_STAGING} {_CONFLICT}"
-)
+_PG_COPY = f"COPY events ({_COLUMN_LIST}) FROM STDIN"
 # Below this many rows, one INSERT ... SELECT FROM jsonb_to_recordset(<one parameter>)
 # beats COPY's extra round trips; above it, COPY's cheaper parsing wins.
 _PG_SMALL_GROUP = 200
@@ -89,10 +79,11 @@ def append_ignoring_duplicates(conn: Connection, rows: Sequence[dict[str, Any]])
     """Insert-or-ignore at driver speed; returns how many rows were new.
 
     The group-commit writer's fast path: when the count equals the rows given, every row
-    was new and nobody needs to know which; otherwise the caller rolls back and takes the
-    slow path (`insert_new`, which names the old keys). Rows go straight to the driver in
-    the column formats SQLAlchemy's types would have produced (UTC instants, JSON text),
-    so what is stored is the same either way.
+    was new and nobody needs to know which. Otherwise the caller must roll the
+    transaction back (on PostgreSQL a large group is copied without ON CONFLICT, and an
+    old row aborts it) and take the slow path (`insert_new`, which names the old keys).
+    Rows go straight to the driver in the column formats SQLAlchemy's types would have
+    produced (UTC instants, JSON text), so what is stored is the same either way.
     """
     if not rows:
         return 0
@@ -125,16 +116,11 @@ def append_ignoring_duplicates(conn: Connection, rows: Sequence[dict[str, Any]])
 def _append_postgres(conn: Connection, driver: Any, rows: Sequence[dict[str, Any]]) -> int:
     if len(rows) <= _PG_SMALL_GROUP:
         return _append_postgres_json(driver, rows)
-    # One round trip, negligible beside a COPY of hundreds of rows, and right even when
-    # the transaction that first created the table was rolled back.
-    driver.execute(_PG_CREATE_STAGING)
-    info = conn.connection.info
-    if info.get(_PG_STAGING) is conn.get_transaction():
-        # Staged before in this same transaction: the table empties only at commit.
-        driver.execute(f"DELETE FROM {_PG_STAGING}")
-    info[_PG_STAGING] = conn.get_transaction()
-    with driver.cursor() as cursor:
-        with cursor.copy(_PG_COPY) as copy:
+    # COPY straight into the table, the fastest way in. It has no ON CONFLICT: a row
+    # stored before aborts the copy, and the caller, told that not all rows were new,
+    # rolls back and sorts it out (duplicates are rare: a client's retry).
+    try:
+        with driver.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
             for r in rows:
                 copy.write_row(
                     (
@@ -149,9 +135,9 @@ def _append_postgres(conn: Connection, driver: Any, rows: Sequence[dict[str, Any
                         r["created_at"],
                     )
                 )
-        cursor.execute(_PG_INSERT)
-        stored: int = cursor.rowcount
-    return stored
+    except UniqueViolation:
+        return 0
+    return len(rows)
 
 
 def _append_postgres_json(driver: Any, rows: Sequence[dict[str, Any]]) -> int:
