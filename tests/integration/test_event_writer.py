@@ -23,6 +23,7 @@ from meterly.store.uow import Database
 
 ORG = str(uuid.uuid4())
 WHEN = datetime(2024, 1, 15, 12, 30, 45, 123456, tzinfo=UTC)
+WHOLE_SECOND = datetime(2024, 1, 15, 12, 30, 45, tzinfo=UTC)
 
 
 def row(tx: str, sub: str = "sub_1", **extra: Any) -> dict[str, Any]:
@@ -95,6 +96,14 @@ def test_fast_path_stores_what_the_orm_path_stores(database: Database) -> None:
             select(func.count()).select_from(events).where(events.c.timestamp >= WHEN)
         ).scalar_one()
     assert count == 2
+    if database.dialect == "sqlite":  # the stored text itself, which SQL compares
+        with database.engine.connect() as conn:
+            texts = conn.exec_driver_sql(
+                "SELECT timestamp, created_at, properties, precise_total_amount_cents"
+                " FROM events ORDER BY transaction_id"
+            ).all()
+        assert texts[0] == texts[1]
+        assert texts[0][0] == "2024-01-15 12:30:45.123456"
 
 
 def test_an_old_row_rolls_back_only_its_own_request(database: Database) -> None:
@@ -199,3 +208,15 @@ def test_async_waiters_are_answered_on_their_loop(database: Database) -> None:
     assert sum(r.committed for r in results) == 40
     assert results[-1] == WriteResult(set(), committed=False)  # a0 again: the first wins
     assert {tx for tx, _ in stored(database)} >= {f"a{i}" for i in range(40)}
+
+
+def test_whole_second_instants_keep_their_microseconds_text(database: Database) -> None:
+    commit(database, [row("fast", timestamp=WHOLE_SECOND)])
+    with database.engine.begin() as conn:
+        event_store.insert_new(conn, [row("orm", timestamp=WHOLE_SECOND)])
+    with database.engine.connect() as conn:
+        values = conn.execute(select(events.c.timestamp).order_by(events.c.transaction_id)).all()
+        if database.dialect == "sqlite":
+            texts = conn.exec_driver_sql("SELECT timestamp FROM events").scalars().all()
+            assert texts == ["2024-01-15 12:30:45.000000"] * 2
+    assert values[0] == values[1] == (WHOLE_SECOND,)

@@ -72,7 +72,6 @@ _PG_INSERT_JSON = (
     ' "timestamp" timestamptz, properties jsonb, precise_total_amount_cents numeric,'
     f" lago_id text, created_at timestamptz) {_CONFLICT}"
 )
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def append_ignoring_duplicates(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
@@ -90,17 +89,20 @@ def append_ignoring_duplicates(conn: Connection, rows: Sequence[dict[str, Any]])
     driver = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
         return _append_postgres(conn, driver, rows)
+    created_at = _sqlite_time(rows[0]["created_at"])
     values = [
         (
             r["organization_id"],
             r["transaction_id"],
             r["external_subscription_id"],
             r["code"],
-            r["timestamp"].astimezone(UTC).strftime(_SQLITE_TIME),
+            _sqlite_time(r["timestamp"]),
             json_dumps(r["properties"]),
             _decimal_text(r["precise_total_amount_cents"]),
             r["lago_id"],
-            r["created_at"].astimezone(UTC).strftime(_SQLITE_TIME),
+            created_at
+            if r["created_at"] is rows[0]["created_at"]
+            else _sqlite_time(r["created_at"]),
         )
         for r in rows
     ]
@@ -163,6 +165,11 @@ def _append_postgres_json(driver: Any, rows: Sequence[dict[str, Any]]) -> int:
         cursor.execute(_PG_INSERT_JSON, (payload.decode(),))
         stored: int = cursor.rowcount
     return stored
+
+
+def _sqlite_time(moment: datetime) -> str:
+    """SQLAlchemy's SQLite text for an instant: `YYYY-MM-DD HH:MM:SS.ffffff`, UTC."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _decimal_text(value: Decimal | None) -> str | None:
