@@ -14,9 +14,11 @@ over, unbounded when that is None) to the window end, both included.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -56,31 +58,49 @@ def scopes_of(requests: Sequence[UsageRequest]) -> tuple[CountScope, ...]:
     )
 
 
-def _count(
-    organization_id: str, external_subscription_id: str, scope: CountScope
-) -> sa.ScalarSelect[int]:
+def _count(i: int, bounded_below: bool) -> sa.ScalarSelect[int]:
     t = events
     conditions = [
-        t.c.organization_id == organization_id,
-        t.c.external_subscription_id == external_subscription_id,
-        t.c.code == scope.code,
-        t.c.timestamp <= scope.upper,
+        t.c.organization_id == sa.bindparam("organization_id", type_=t.c.organization_id.type),
+        t.c.external_subscription_id
+        == sa.bindparam("external_subscription_id", type_=t.c.external_subscription_id.type),
+        t.c.code == sa.bindparam(f"code{i}", type_=t.c.code.type),
+        t.c.timestamp <= sa.bindparam(f"upper{i}", type_=t.c.timestamp.type),
     ]
-    if scope.lower is not None:
-        conditions.append(t.c.timestamp >= scope.lower)
+    if bounded_below:
+        conditions.append(t.c.timestamp >= sa.bindparam(f"lower{i}", type_=t.c.timestamp.type))
     return sa.select(sa.func.count()).select_from(t).where(*conditions).scalar_subquery()
+
+
+@functools.lru_cache(maxsize=256)
+def _statement(bounded_below: tuple[bool, ...]) -> sa.Select[*tuple[int, ...]]:
+    """One row, the count of each scope (a scalar subquery each). Built once per shape, so
+    SQLAlchemy's compiled cache answers every later request."""
+    return sa.select(*[_count(i, lower).label(f"c{i}") for i, lower in enumerate(bounded_below)])
 
 
 def count_statement(
     *, organization_id: str, external_subscription_id: str, scopes: Sequence[CountScope]
 ) -> sa.Select[*tuple[int, ...]]:
-    """One row: the count of each scope (a scalar subquery each)."""
-    return sa.select(
-        *[
-            _count(organization_id, external_subscription_id, scope).label(f"c{i}")
-            for i, scope in enumerate(scopes)
-        ]
+    """The counting statement with its parameters bound (for EXPLAIN and tests)."""
+    return _statement(tuple(s.lower is not None for s in scopes)).params(
+        _parameters(organization_id, external_subscription_id, scopes)
     )
+
+
+def _parameters(
+    organization_id: str, external_subscription_id: str, scopes: Sequence[CountScope]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "organization_id": organization_id,
+        "external_subscription_id": external_subscription_id,
+    }
+    for i, scope in enumerate(scopes):
+        values[f"code{i}"] = scope.code
+        values[f"upper{i}"] = scope.upper
+        if scope.lower is not None:
+            values[f"lower{i}"] = scope.lower
+    return values
 
 
 def count_events(
@@ -93,10 +113,8 @@ def count_events(
     """The number of events in each scope, in one statement."""
     if not scopes:
         return ()
-    statement = count_statement(
-        organization_id=organization_id,
-        external_subscription_id=external_subscription_id,
-        scopes=scopes,
-    )
-    row = conn.execute(statement).one()
+    statement = _statement(tuple(s.lower is not None for s in scopes))
+    row = conn.execute(
+        statement, _parameters(organization_id, external_subscription_id, scopes)
+    ).one()
     return tuple(int(v) for v in row)
