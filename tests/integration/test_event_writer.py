@@ -149,9 +149,16 @@ def many(prefix: str, count: int) -> list[dict[str, Any]]:
 
 def test_large_groups_take_the_bulk_path_with_the_same_rules(database: Database) -> None:
     """Hundreds of rows per group (COPY on PostgreSQL): all new, then one old row."""
-    first = commit(database, many("a", 150), many("b", 150))
+    precise = Decimal("0.000000000000001")
+    big = [*many("a", 149), row("a_precise", precise_total_amount_cents=precise)]
+    first = commit(database, big, many("b", 150))
     assert [o.committed for o in first] == [True, True]
     assert len(stored(database)) == 300
+    with database.engine.connect() as conn:
+        back = conn.execute(select(events).where(events.c.transaction_id == "a_precise")).one()
+    assert back.properties == {"value": "12.5", "region": "eu"}
+    assert back.precise_total_amount_cents == precise
+    assert back.timestamp == WHEN
     second = commit(database, many("c", 150), [*many("d", 149), row("a7", sub="sub_0")])
     assert second[0].committed and len(second[0].new_keys) == 150
     assert not second[1].committed
