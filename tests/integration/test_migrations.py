@@ -21,3 +21,19 @@ def test_migrations_reach_head_and_match_the_tables(db_url: str) -> None:
         assert diff == []
     finally:
         engine.dispose()
+
+
+def test_events_are_vacuumed_early_on_postgresql(db_url: str) -> None:
+    """Usage counts stay index-only scans only if new events are vacuumed soon (0009)."""
+    engine = create_engine(db_url)
+    try:
+        upgrade(engine)
+        if engine.dialect.name != "postgresql":
+            return
+        with engine.connect() as conn:
+            options = conn.exec_driver_sql(
+                "SELECT reloptions FROM pg_class WHERE relname = 'events'"
+            ).scalar_one()
+        assert "autovacuum_vacuum_insert_scale_factor=0.01" in options
+    finally:
+        engine.dispose()
