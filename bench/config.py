@@ -26,7 +26,7 @@ class Config:
                 (1_000_000, 10_000_000),
             )  # fmt: skip
         if mode == "quick":
-            return cls(mode, 3, 64, 100, 1_000, (10_000, 100_000), 10, 100, (100_000, 300_000))
+            return cls(mode, 3, 64, 400, 4_000, (10_000, 100_000), 10, 100, (100_000, 300_000))
         if mode == "smoke":
             return cls(mode, 1, 8, 5, 50, (500,), 3, 3, (600,))
         raise ValueError(f"unknown mode {mode!r}")
