@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from meterly.domain.coupons import (
@@ -582,6 +582,13 @@ def active_for_customer(session: Session, customer_id: str) -> list[AppliedCoupo
 
 class CouponCredits:
     """Offers the customer's active coupons to an invoice; consumes them at finalization."""
+
+    def may_apply(self, invoice: Invoice) -> ColumnElement[bool] | bool:
+        if invoice.invoice_type in _NO_COUPONS:
+            return False
+        return exists().where(
+            AppliedCouponRow.customer_id == invoice.customer_id, AppliedCouponRow.status == ACTIVE
+        )
 
     def gather(
         self,

@@ -24,7 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from meterly.domain.credit_notes import (
@@ -438,6 +438,9 @@ def delete_metadata(
 class CreditNoteCredits:
     """The `invoice_credits` provider: available balances, oldest first, after taxes."""
 
+    def may_apply(self, invoice: Invoice) -> ColumnElement[bool] | bool:
+        return exists().where(*_available_to(invoice))
+
     def gather(
         self,
         session: Session,
@@ -448,14 +451,7 @@ class CreditNoteCredits:
     ) -> None:
         rows = session.scalars(
             select(CreditNote)
-            .where(
-                CreditNote.customer_id == invoice.customer_id,
-                CreditNote.currency == invoice.currency,
-                CreditNote.credit_status == "available",
-                CreditNote.status == "finalized",
-                CreditNote.balance_amount_cents > 0,
-                CreditNote.invoice_id != invoice.id,
-            )
+            .where(*_available_to(invoice))
             # Oldest first; notes of one instant in their number order (CN001, CN002...).
             .order_by(CreditNote.created_at, CreditNote.number)
         )
@@ -480,6 +476,18 @@ class CreditNoteCredits:
                 row.credit_status = "consumed"
             row.updated_at = now
         session.flush()
+
+
+def _available_to(invoice: Invoice) -> tuple[ColumnElement[bool], ...]:
+    """Credit notes whose balance the customer's `invoice` may consume."""
+    return (
+        CreditNote.customer_id == invoice.customer_id,
+        CreditNote.currency == invoice.currency,
+        CreditNote.credit_status == "available",
+        CreditNote.status == "finalized",
+        CreditNote.balance_amount_cents > 0,
+        CreditNote.invoice_id != invoice.id,
+    )
 
 
 PROVIDER = CreditNoteCredits()

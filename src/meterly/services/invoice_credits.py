@@ -5,14 +5,20 @@ Each area registers a provider here. `gather` runs on every computation of an in
 (drafts included: nothing is consumed); `consume` runs once, when the invoice is
 finalized, and records what was used (coupon balances, credit-note balances, wallet
 transactions). Both run inside the caller's unit of work, so a rollback undoes both.
+
+Most customers have nothing in most areas. A provider may say, with `may_apply`, how to
+tell cheaply whether it could offer anything to an invoice: all those conditions are asked
+in one statement in the unit of work (always fresh), and only the areas that answer yes
+run their own look-ups.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from meterly.domain.coupons import AppliedCoupon
@@ -42,6 +48,13 @@ class CreditProvider(Protocol):
         """Record what the finalized invoice used."""
 
 
+@runtime_checkable
+class ProbedProvider(Protocol):
+    def may_apply(self, invoice: Invoice) -> ColumnElement[bool] | bool:
+        """Whether this area could offer anything to `invoice`: a bool answers at once; a
+        condition is asked in the database. It may say yes too often, never no wrongly."""
+
+
 PROVIDERS: list[CreditProvider] = []
 
 
@@ -56,9 +69,29 @@ def gather(session: Session, *, invoice: Invoice, fees: Sequence[Fee]) -> Credit
     # One-off invoices for prepaid credits (wallet top-ups) are never paid with credits.
     if invoice.invoice_type == "credit":
         return credits
-    for provider in PROVIDERS:
+    for provider in _worth_asking(session, invoice):
         provider.gather(session, invoice=invoice, fees=fees, credits=credits)
     return credits
+
+
+def _worth_asking(session: Session, invoice: Invoice) -> list[CreditProvider]:
+    """The providers that may have something for `invoice`, in their order (one statement)."""
+    answers: dict[int, bool] = {}
+    conditions: list[tuple[int, ColumnElement[bool]]] = []
+    for index, provider in enumerate(PROVIDERS):
+        if not isinstance(provider, ProbedProvider):
+            answers[index] = True
+            continue
+        answer = provider.may_apply(invoice)
+        if isinstance(answer, bool):
+            answers[index] = answer
+        else:
+            conditions.append((index, answer))
+    if conditions:
+        row = session.execute(select(*(c.label(f"p{i}") for i, c in conditions))).one()
+        for (index, _), value in zip(conditions, row, strict=True):
+            answers[index] = bool(value)
+    return [p for index, p in enumerate(PROVIDERS) if answers[index]]
 
 
 def consume(session: Session, *, invoice: Invoice, totals: InvoiceTotals, clock: Clock) -> None:

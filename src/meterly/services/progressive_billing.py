@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from meterly.domain.errors import ValidationFailed
 from meterly.domain.invoicing import InvoiceTotals
@@ -244,6 +244,20 @@ def _timezone(session: Session, sub: Subscription) -> str:
 
 class _EarlyBilledCredit:
     """What progressive invoices already billed in a period is credited on later invoices."""
+
+    def may_apply(self, invoice: Invoice) -> ColumnElement[bool] | bool:
+        """Some subscription of `invoice` has another, progressive invoice."""
+        period = aliased(InvoiceSubscription)
+        progressive = aliased(InvoiceSubscription)
+        return exists().where(
+            period.invoice_id == invoice.id,
+            period.charges_from_datetime.is_not(None),
+            exists().where(
+                progressive.subscription_id == period.subscription_id,
+                progressive.invoicing_reason == PROGRESSIVE,
+                progressive.invoice_id != invoice.id,
+            ),
+        )
 
     def gather(
         self,

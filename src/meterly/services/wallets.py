@@ -29,7 +29,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from meterly.domain.errors import NotAllowed, NotFound, ValidationFailed
@@ -1395,13 +1395,17 @@ def _active_wallets(session: Session, customer_id: str, currency_code: str) -> l
     return list(
         session.scalars(
             select(Wallet)
-            .where(
-                Wallet.customer_id == customer_id,
-                Wallet.status == ACTIVE,
-                Wallet.currency == currency_code.upper(),
-            )
+            .where(*_active_where(customer_id, currency_code))
             .order_by(Wallet.priority, Wallet.created_at, Wallet.id)
         )
+    )
+
+
+def _active_where(customer_id: str, currency_code: str) -> tuple[ColumnElement[bool], ...]:
+    return (
+        Wallet.customer_id == customer_id,
+        Wallet.status == ACTIVE,
+        Wallet.currency == currency_code.upper(),
     )
 
 
@@ -1570,6 +1574,11 @@ def terminate_expired(session: Session, *, clock: Clock) -> list[Wallet]:
 
 class WalletCredits:
     """Prepaid credits on invoices: offered to every computation, consumed on finalization."""
+
+    def may_apply(self, invoice: Invoice) -> ColumnElement[bool] | bool:
+        if invoice.invoice_type not in PAYABLE_INVOICE_TYPES:
+            return False
+        return exists().where(*_active_where(invoice.customer_id, invoice.currency))
 
     def gather(
         self,
