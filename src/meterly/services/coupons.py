@@ -605,6 +605,8 @@ class CouponCredits:
     def consume(
         self, session: Session, *, invoice: Invoice, totals: InvoiceTotals, clock: Clock
     ) -> None:
+        if not totals.coupons:
+            return
         now = clock.now()
         for application in totals.coupons:
             row = session.get(AppliedCouponRow, application.applied_coupon.id)

@@ -465,6 +465,8 @@ class CreditNoteCredits:
     def consume(
         self, session: Session, *, invoice: Invoice, totals: InvoiceTotals, clock: Clock
     ) -> None:
+        if not totals.credit_notes:
+            return
         lock = session.get_bind().dialect.name == "postgresql"
         now = clock.now()
         for used in totals.credit_notes:

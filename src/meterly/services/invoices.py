@@ -166,13 +166,16 @@ def finalize(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
     if org is None or customer is None:
         raise NotFound("invoice")
     now = clock.now()
-    if org.document_numbering == "per_organization":
-        month = invoice.issuing_date.strftime("%Y%m")
-        n = next_sequence(session, organization_id=org.id, scope=f"org:{month}")
-        invoice.number = f"{org.document_number_prefix}-{month}-{n:03d}"
-    else:
-        n = next_sequence(session, organization_id=org.id, scope=f"customer:{customer.id}")
-        invoice.number = f"{org.document_number_prefix}-{customer.sequential_id:03d}-{n:03d}"
+    # The counter touches no invoice: the invoice's pending changes (its totals) are
+    # written with its number below, in one UPDATE.
+    with session.no_autoflush:
+        if org.document_numbering == "per_organization":
+            month = invoice.issuing_date.strftime("%Y%m")
+            n = next_sequence(session, organization_id=org.id, scope=f"org:{month}")
+            invoice.number = f"{org.document_number_prefix}-{month}-{n:03d}"
+        else:
+            n = next_sequence(session, organization_id=org.id, scope=f"customer:{customer.id}")
+            invoice.number = f"{org.document_number_prefix}-{customer.sequential_id:03d}-{n:03d}"
     invoice.sequential_id = n
     invoice.status = "finalized"
     invoice.finalized_at = now
@@ -190,23 +193,31 @@ def finalize(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
 def next_sequence(session: Session, *, organization_id: str, scope: str) -> int:
     """Bump one document counter and return its new value, safe under concurrency.
 
-    The row is created if missing (insert-or-ignore), then bumped by a single
-    `UPDATE ... RETURNING`: on PostgreSQL the UPDATE takes the row lock, so concurrent
-    transactions queue on it and each sees the value its predecessor committed; SQLite
-    serialises writers.
+    PostgreSQL and SQLite: one upsert, `INSERT ... ON CONFLICT DO UPDATE SET last_value =
+    last_value + 1 RETURNING last_value`. On PostgreSQL the conflicting row is locked and
+    updated in its latest committed version, so concurrent transactions queue on it and
+    each sees the value its predecessor committed; SQLite serialises writers.
     """
     dialect = session.get_bind().dialect.name
-    values = {"organization_id": organization_id, "scope": scope, "last_value": 0}
-    if dialect == "postgresql":
-        session.execute(postgresql.insert(DocumentSequence).values(values).on_conflict_do_nothing())
-    elif dialect == "sqlite":
-        session.execute(sqlite.insert(DocumentSequence).values(values).on_conflict_do_nothing())
-    else:  # pragma: no cover - other backends
-        exists = session.get(DocumentSequence, (organization_id, scope), with_for_update=True)
-        if exists is None:
-            session.add(DocumentSequence(**values))
-            session.flush()
-    value = session.execute(
+    values = {"organization_id": organization_id, "scope": scope, "last_value": 1}
+    if dialect in ("postgresql", "sqlite"):
+        insert = (postgresql if dialect == "postgresql" else sqlite).insert(DocumentSequence)
+        statement = (
+            insert.values(values)
+            .on_conflict_do_update(
+                index_elements=[DocumentSequence.organization_id, DocumentSequence.scope],
+                set_={"last_value": DocumentSequence.last_value + 1},
+            )
+            .returning(DocumentSequence.last_value)
+        )
+        return int(session.execute(statement).scalar_one())
+    exists = session.get(  # pragma: no cover - other backends
+        DocumentSequence, (organization_id, scope), with_for_update=True
+    )
+    if exists is None:  # pragma: no cover
+        session.add(DocumentSequence(**{**values, "last_value": 0}))
+        session.flush()
+    value = session.execute(  # pragma: no cover
         sql_update(DocumentSequence)
         .where(
             DocumentSequence.organization_id == organization_id,
