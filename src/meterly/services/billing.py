@@ -37,6 +37,7 @@ from meterly.domain.schedule import (
 )
 from meterly.domain.subscription_fee import subscription_fee
 from meterly.domain.taxes import Tax as TaxRate
+from meterly.services import billing_cache
 from meterly.services.clock import Clock, FrozenClock
 from meterly.services.ids import new_id
 from meterly.services.subscriptions import activate_pending, timezone_of
@@ -131,21 +132,23 @@ def run(
     done = 0
     for start in range(0, len(ids), BATCH_SIZE):
         batch = _read_batch(database, ids[start : start + BATCH_SIZE], as_of=as_of)
-        for planned in batch.subscriptions:
-            if planned.advance:
-                _bill_advance_charges(database, planned.sub_id, as_of=as_of, report=report)
-            _bill_subscription(
-                database,
-                planned.sub_id,
-                as_of=as_of,
-                clock=clock,
-                report=report,
-                boundaries=planned.boundaries,
-                usage=batch.usage,
-            )
-            done += 1
-            if on_progress:
-                on_progress(done, len(ids))
+        # Organization settings, taxes, webhook endpoints: read once for the batch.
+        with billing_cache.active(batch.cache):
+            for planned in batch.subscriptions:
+                if planned.advance:
+                    _bill_advance_charges(database, planned.sub_id, as_of=as_of, report=report)
+                _bill_subscription(
+                    database,
+                    planned.sub_id,
+                    as_of=as_of,
+                    clock=clock,
+                    report=report,
+                    boundaries=planned.boundaries,
+                    usage=batch.usage,
+                )
+                done += 1
+                if on_progress:
+                    on_progress(done, len(ids))
     report.finalized_drafts = finalize_due_drafts(database, as_of=as_of, clock=clock)
     _housekeeping(database, as_of=as_of, organization_id=organization_id, report=report)
     from meterly.services import spend
@@ -197,7 +200,7 @@ def _bill_subscription(
                 sub = session.get(Subscription, sub_id)
                 assert sub is not None
                 # Referenced for the whole unit of work: read once, not once per use.
-                org = session.get(Organization, sub.organization_id)  # noqa: F841
+                org = billing_cache.organization(session, sub.organization_id)  # noqa: F841
                 if sub.last_billed_boundary is not None and boundary.at <= sub.last_billed_boundary:
                     continue  # another worker got here first
                 invoice = bill_boundary(
@@ -469,6 +472,7 @@ class PlannedSubscription:
 class Batch:
     subscriptions: list[PlannedSubscription] = field(default_factory=list)
     usage: dict[UsageKey, PrefetchedUsage] = field(default_factory=dict)
+    cache: billing_cache.BatchCache = field(default_factory=billing_cache.BatchCache)
 
 
 def _billed_charges(
@@ -549,14 +553,16 @@ def _read_batch(database: Database, ids: Sequence[str], *, as_of: datetime) -> B
         subs = {
             s.id: s for s in session.scalars(select(Subscription).where(Subscription.id.in_(ids)))
         }
-        # Held for the whole read: the session's identity map keeps only what is referenced.
-        orgs = list(  # noqa: F841
+        # Held for the whole read (the session's identity map keeps only what is
+        # referenced), then by the batch's units of work (loaded copies, no SELECT each).
+        orgs = list(
             session.scalars(
                 select(Organization).where(
                     Organization.id.in_({s.organization_id for s in subs.values()})
                 )
             )
         )
+        batch.cache.organizations.update((org.id, org) for org in orgs)
         for sub_id in ids:
             sub = subs.get(sub_id)
             try:
@@ -911,7 +917,7 @@ def issue_invoice(
         session,
         invoice=invoice,
         fees=fees,
-        taxes=TaxContext.for_customer(session, customer, sub.plan),
+        taxes=billing_cache.tax_context(session, customer, sub.plan),
     )
     _settle(
         session,
@@ -1095,10 +1101,7 @@ def _credit_lines(session: Session, totals: InvoiceTotals) -> list[dict[str, Any
 
 def tax_ids(session: Session, organization_id: str) -> dict[str, str]:
     """Tax code -> lago_id, so every applied tax names the tax it applies."""
-    from meterly.store.tables import Tax
-
-    query = select(Tax.code, Tax.id).where(Tax.organization_id == organization_id)
-    return {str(code): str(tax_id) for code, tax_id in session.execute(query).tuples()}
+    return billing_cache.tax_ids(session, organization_id)
 
 
 def _plan_code(session: Session, fee: Fee) -> str | None:
@@ -1261,7 +1264,7 @@ def issue_advance_invoice(
         session,
         invoice=invoice,
         fees=[fee],
-        taxes=TaxContext.for_customer(session, customer, sub.plan),
+        taxes=billing_cache.tax_context(session, customer, sub.plan),
     )
     _settle(
         session, invoice=invoice, customer=customer, org=org, clock=clock, grace=0, totals=totals
@@ -1273,7 +1276,7 @@ def tax_standalone_fee(session: Session, *, sub: Subscription, fee: Fee) -> None
     """A non-invoiceable fee still carries its taxes (Lago shows them on GET /fees)."""
     from meterly.domain.taxes import tax_fee
 
-    taxes = TaxContext.for_customer(session, sub.customer, sub.plan)
+    taxes = billing_cache.tax_context(session, sub.customer, sub.plan)
     result = tax_fee(base_amount_cents=Decimal(fee.amount_cents), taxes=_fee_taxes(fee, taxes))
     fee.taxes_amount_cents = result.amount_cents
     fee.taxes_precise_amount_cents = result.precise_amount_cents

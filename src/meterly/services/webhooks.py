@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from meterly.domain.errors import NotAllowed, NotFound, ValidationFailed
+from meterly.services import billing_cache
 from meterly.services.clock import Clock
 from meterly.services.ids import new_id
 from meterly.store.tables import Webhook, WebhookEndpoint
@@ -127,11 +128,7 @@ def enqueue(
     """
     now = clock.now()
     rows: list[Webhook] = []
-    for endpoint in session.scalars(
-        select(WebhookEndpoint)
-        .where(WebhookEndpoint.organization_id == organization_id)
-        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-    ):
+    for endpoint in billing_cache.webhook_endpoints(session, organization_id):
         if not listens_to(endpoint, webhook_type):
             continue
         row = Webhook(
@@ -156,7 +153,7 @@ def enqueue(
     return rows
 
 
-def listens_to(endpoint: WebhookEndpoint, webhook_type: str) -> bool:
+def listens_to(endpoint: WebhookEndpoint | billing_cache.Endpoint, webhook_type: str) -> bool:
     return not endpoint.event_types or webhook_type in endpoint.event_types
 
 
