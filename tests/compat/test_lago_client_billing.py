@@ -148,11 +148,17 @@ def fees_by_type(invoice: Any) -> dict[str, Any]:
 # --- termination --------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def termination(lago_server: LagoServer, billing: Billing) -> Any:
+    """The termination, once per module: later tests rely on it whichever runs first."""
+    return lago_server.client.subscriptions.destroy(billing.terminated_subscription)
+
+
 def test_terminating_a_subscription_issues_its_invoice(
-    lago_server: LagoServer, billing: Billing
+    lago_server: LagoServer, billing: Billing, termination: Any
 ) -> None:
     client = lago_server.client
-    terminated = client.subscriptions.destroy(billing.terminated_subscription)
+    terminated = termination
     assert terminated.external_id == billing.terminated_subscription
     assert terminated.status == "terminated"
     assert terminated.terminated_at == "2024-01-15T12:00:00Z"
@@ -209,7 +215,7 @@ def test_terminating_a_subscription_issues_its_invoice(
 
 
 @pytest.fixture(scope="module")
-def periodic_invoice(lago_server: LagoServer, billing: Billing) -> Any:
+def periodic_invoice(lago_server: LagoServer, billing: Billing, termination: Any) -> Any:
     lago_server.meterly("bill", "--as-of", "2024-02-01T01:00:00Z")
     listed = only_invoice(lago_server, billing.billed_customer)
     return lago_server.client.invoices.find(listed.lago_id)
@@ -322,7 +328,9 @@ def test_update_payment_status(lago_server: LagoServer, periodic_invoice: Any) -
     assert pending["invoices"] == []
 
 
-def test_void_the_termination_invoice(lago_server: LagoServer, billing: Billing) -> None:
+def test_void_the_termination_invoice(
+    lago_server: LagoServer, billing: Billing, termination: Any
+) -> None:
     client = lago_server.client
     invoice = only_invoice(lago_server, billing.terminated_customer)
     voided = client.invoices.void(invoice.lago_id)

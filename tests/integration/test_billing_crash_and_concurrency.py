@@ -76,22 +76,23 @@ def counts(api: Any) -> tuple[int, int, int]:
 def test_a_billing_run_killed_half_way_finishes_on_the_next_run_without_duplicates(
     api: Any,
 ) -> None:
-    catalogue(api, subscriptions=30)
+    catalogue(api, subscriptions=60)
     url = api.database.engine.url.render_as_string(hide_password=False)
     env = {**os.environ, "METERLY_DATABASE_URL": url}
     command = [sys.executable, "-m", "meterly.cli", "bill", "--as-of", "2021-01-01T00:00:00Z"]
-    # 30 subscriptions x 12 months = 360 invoices; kill the first run while it works.
+    # 60 subscriptions x 12 months = 720 invoices; kill the first run as soon as it has
+    # issued a few (billing is fast: waiting for more risks a run that finished).
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while counts(api)[2] < 20 and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.2)
+    while counts(api)[2] < 3 and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.02)
     first.send_signal(signal.SIGKILL)
     first.wait()
     killed_at = counts(api)[2]
-    assert 0 < killed_at < 360, "the kill must land half-way for this test to mean anything"
+    assert 0 < killed_at < 720, "the kill must land half-way for this test to mean anything"
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert counts(api) == (360, 360, 360)
+    assert counts(api) == (720, 720, 720)
 
 
 @pytest.mark.postgres
