@@ -196,6 +196,7 @@ def test_a_rolled_back_first_bulk_append_leaves_the_next_working(database: Datab
 def test_async_waiters_are_answered_on_their_loop(database: Database) -> None:
     """Many concurrent handlers on one loop; one gives up early and the rest carry on."""
     import asyncio
+    import threading
 
     writer = EventWriter(database)
 
@@ -208,10 +209,16 @@ def test_async_waiters_are_answered_on_their_loop(database: Database) -> None:
         )
         return list(results)
 
+    # Its own thread and loop: another test's plugin (Playwright) may leave a loop running
+    # in this thread.
+    outcome: list[list[WriteResult]] = []
+    runner = threading.Thread(target=lambda: outcome.append(asyncio.run(scenario())))
     try:
-        results = asyncio.run(scenario())
+        runner.start()
+        runner.join(timeout=60)
     finally:
         writer.close()
+    [results] = outcome
     assert sum(r.committed for r in results) == 40
     assert results[-1] == WriteResult(set(), committed=False)  # a0 again: the first wins
     assert {tx for tx, _ in stored(database)} >= {f"a{i}" for i in range(40)}
