@@ -84,7 +84,11 @@ def _authenticate(db: Database, secret: str) -> str | None:
 
 async def json_body(request: Request) -> Any:
     """FastAPI dependency: the parsed JSON body (None when empty)."""
-    raw = await request.body()
+    return parse_json(await request.body())
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body parsed (None when empty), or Lago's 400 for unreadable JSON."""
     if not raw.strip():
         return None
     try:
@@ -120,14 +124,14 @@ def present(model: BaseModel) -> dict[str, Any]:
     return {k: v for k, v in model.model_dump(exclude_unset=True).items() if v is not None}
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 def ok(payload: Mapping[str, Any]) -> Response:
-    return Response(orjson.dumps(payload, default=_default), media_type="application/json")
+    return Response(orjson.dumps(payload, default=json_default), media_type="application/json")
 
 
 def envelope(root_key: str, obj: Mapping[str, Any]) -> Response:

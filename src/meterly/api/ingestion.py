@@ -19,6 +19,7 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 
 from meterly.api.errors import BadRequest, Unauthorized, error_payload
+from meterly.api.http import json_default, parse_json, root
 from meterly.api.schemas.events import event
 from meterly.api.wire import iso
 from meterly.domain.errors import DomainError
@@ -62,20 +63,20 @@ class IngestionLane:
             status, payload = error_payload(exc)
             if status == 500:
                 _log.exception("ingestion failed")
-        body = orjson.dumps(payload, default=_decimal_text)
+        body = orjson.dumps(payload, default=json_default)
         headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     async def _handle(self, scope: Scope, receive: Receive) -> dict[str, Any]:
         organization_id = await self._organization(scope)
-        body = _parse(await _read_body(receive))
+        body = parse_json(await _read_body(receive))
         now = self.clock.now()
         expressions = await self._expressions(organization_id)
         if scope["path"] == SINGLE:
             row = ingest.prepare_one(
                 organization_id=organization_id,
-                raw=_root(body, "event"),
+                raw=root(body, "event"),
                 now=now,
                 expressions=expressions,
             )
@@ -142,30 +143,6 @@ async def _read_body(receive: Receive) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def _parse(raw: bytes) -> Any:
-    if not raw.strip():
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadRequest("the body is not valid JSON") from None
-
-
-def _root(body: Any, key: str) -> dict[str, Any]:
-    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
-        raise BadRequest(f"param is missing or the value is empty or invalid: {key}")
-    value: dict[str, Any] = body[key]
-    return value
-
-
-def _decimal_text(value: Any) -> Any:
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 class _Disconnected(DomainError):

@@ -45,6 +45,7 @@ from meterly.services.usage import (
     BucketUsage,
     ChargeUsage,
     TaxContext,
+    chain_start,
     charge_requests,
     compute_usage,
     price_bucket,
@@ -484,7 +485,7 @@ def _billed_charges(
     ]
     if any(_group_keys(c) for c in charges):
         return None
-    recurring_from = _chain_start(session, sub)
+    recurring_from = chain_start(session, sub)
     entries = [
         (charge, charge_filter, request)
         for charge in charges
@@ -498,19 +499,6 @@ def _billed_charges(
 def _group_keys(charge: Charge) -> list[str]:
     keys = charge.properties.get("pricing_group_keys") or charge.properties.get("grouped_by")
     return [str(k) for k in keys] if isinstance(keys, list) else []
-
-
-def _chain_start(session: Session, sub: Subscription) -> datetime | None:
-    """Recurring metrics count events back to the start of the subscription chain."""
-    start = sub.started_at or sub.subscription_at
-    previous_id = sub.previous_subscription_id
-    while previous_id:
-        previous = session.get(Subscription, previous_id)
-        if previous is None:
-            break
-        start = previous.started_at or previous.subscription_at
-        previous_id = previous.previous_subscription_id
-    return start
 
 
 def _prefetched_usage(

@@ -194,7 +194,7 @@ def compute_usage(
     plan = sub.plan
     cur = currency(plan.amount_currency)
     charges = [c for c in plan.charges if include(c) and c.billable_metric.deleted_at is None]
-    recurring_from = _recurring_from(session, sub)
+    recurring_from = chain_start(session, sub)
     plain: list[tuple[Charge, ChargeFilter | None, UsageRequest]] = []
     grouped: list[tuple[Charge, ChargeFilter | None, UsageRequest]] = []
     for charge in charges:
@@ -248,7 +248,7 @@ def compute_usage(
     )
 
 
-def _recurring_from(session: Session, sub: Subscription) -> datetime | None:
+def chain_start(session: Session, sub: Subscription) -> datetime | None:
     """Recurring metrics count events back to the start of the subscription chain."""
     start = sub.started_at or sub.subscription_at
     previous_id = sub.previous_subscription_id
