@@ -39,6 +39,8 @@ from meterly.store.usage_queries import (
     _Properties,
     _result,
     _unmerged,
+    aggregate_columns,
+    count_columns,
 )
 
 # Rows of one fetch, streamed from the server in chunks of this many.
@@ -176,47 +178,8 @@ def _grouped_aggregates(
         props.postgres,
     ).subquery(f"e{i}")
 
-    in_window: ColumnElement[bool] = (
-        inner.c.ts >= req.window_from if req.includes_prior else sa.true()
-    )
-    before_window = inner.c.ts < req.window_from
-    columns: list[ColumnElement[Any]] = []
-
-    if kind is AggregationType.COUNT:
-        counted = in_window
-    elif kind is AggregationType.UNIQUE_COUNT:
-        counted = sa.and_(in_window, inner.c.present == 1)
-    else:
-        numbers = [inner.c.num] if props.postgres else [inner.c.num_int, inner.c.num]
-        counted = sa.and_(in_window, sa.or_(*[n.is_not(None) for n in numbers]))
-        for n, number in enumerate(numbers):
-            native = n == 0 and not props.postgres
-            add_up = sa.func.sum if native else props.sum
-            columns.append(
-                add_up(number)
-                .filter(sa.and_(number.is_not(None), in_window))
-                .label(f"{label}total{n}")
-            )
-            if req.includes_prior:
-                columns.append(
-                    add_up(number)
-                    .filter(sa.and_(number.is_not(None), before_window))
-                    .label(f"{label}prior{n}")
-                )
-            if kind is AggregationType.MAX:
-                top = sa.func.max if native else props.max
-                columns.append(
-                    top(number)
-                    .filter(sa.and_(number.is_not(None), in_window))
-                    .label(f"{label}top{n}")
-                )
-
-    columns.append(sa.func.count().filter(counted).label(label + "n"))
-    columns.append(
-        props.sum(inner.c.precise)
-        .filter(sa.and_(inner.c.precise.is_not(None), counted))
-        .label(label + "precise")
-    )
+    counted, columns = aggregate_columns(props, req, inner, label)
+    columns += count_columns(props, inner, counted, label)
     return sa.select(inner.c.sid, *columns).group_by(inner.c.sid)
 
 

@@ -347,53 +347,62 @@ def _request_aggregates(
         props.postgres,
     ).subquery(f"e{i}")
 
+    counted, columns = aggregate_columns(props, req, inner, label)
+    if kind is AggregationType.UNIQUE_COUNT:
+        columns.append(_present_values(i, req, dialect, organization_id, external_subscription_id))
+    if kind is AggregationType.LATEST:
+        columns.append(_latest_value(i, req, dialect, organization_id, external_subscription_id))
+    columns += count_columns(props, inner, counted, label)
+    return sa.select(*columns).select_from(inner).subquery(f"r{i}")
+
+
+def aggregate_columns(
+    props: _Properties, req: UsageRequest, inner: Any, label: str
+) -> tuple[ColumnElement[bool], list[ColumnElement[Any]]]:
+    """Which of a request's events count, and its sums (in and before the window) and
+    maximum, over `inner` (its events with `ts`, numbers and `present` columns)."""
+    kind = req.metric.aggregation_type
     in_window: ColumnElement[bool] = (
         inner.c.ts >= req.window_from if req.includes_prior else sa.true()
     )
     before_window = inner.c.ts < req.window_from
     columns: list[ColumnElement[Any]] = []
-
     if kind is AggregationType.COUNT:
-        counted = in_window
-    elif kind is AggregationType.UNIQUE_COUNT:
-        counted = sa.and_(in_window, inner.c.present == 1)
-        columns.append(_present_values(i, req, dialect, organization_id, external_subscription_id))
-    else:
-        numbers = [inner.c.num] if props.postgres else [inner.c.num_int, inner.c.num]
-        counted = sa.and_(in_window, sa.or_(*[n.is_not(None) for n in numbers]))
-        for n, number in enumerate(numbers):
-            native = n == 0 and not props.postgres
-            add_up = sa.func.sum if native else props.sum
+        return in_window, columns
+    if kind is AggregationType.UNIQUE_COUNT:
+        return sa.and_(in_window, inner.c.present == 1), columns
+    numbers = [inner.c.num] if props.postgres else [inner.c.num_int, inner.c.num]
+    counted = sa.and_(in_window, sa.or_(*[n.is_not(None) for n in numbers]))
+    for n, number in enumerate(numbers):
+        native = n == 0 and not props.postgres
+        add_up = sa.func.sum if native else props.sum
+        columns.append(
+            add_up(number).filter(sa.and_(number.is_not(None), in_window)).label(f"{label}total{n}")
+        )
+        if req.includes_prior:
             columns.append(
                 add_up(number)
-                .filter(sa.and_(number.is_not(None), in_window))
-                .label(f"{label}total{n}")
+                .filter(sa.and_(number.is_not(None), before_window))
+                .label(f"{label}prior{n}")
             )
-            if req.includes_prior:
-                columns.append(
-                    add_up(number)
-                    .filter(sa.and_(number.is_not(None), before_window))
-                    .label(f"{label}prior{n}")
-                )
-            if kind is AggregationType.MAX:
-                top = sa.func.max if native else props.max
-                columns.append(
-                    top(number)
-                    .filter(sa.and_(number.is_not(None), in_window))
-                    .label(f"{label}top{n}")
-                )
-        if kind is AggregationType.LATEST:
+        if kind is AggregationType.MAX:
+            top = sa.func.max if native else props.max
             columns.append(
-                _latest_value(i, req, dialect, organization_id, external_subscription_id)
+                top(number).filter(sa.and_(number.is_not(None), in_window)).label(f"{label}top{n}")
             )
+    return counted, columns
 
-    columns.append(sa.func.count().filter(counted).label(label + "n"))
-    columns.append(
+
+def count_columns(
+    props: _Properties, inner: Any, counted: ColumnElement[bool], label: str
+) -> list[ColumnElement[Any]]:
+    """How many events count, and the sum of their precise amounts."""
+    return [
+        sa.func.count().filter(counted).label(label + "n"),
         props.sum(inner.c.precise)
         .filter(sa.and_(inner.c.precise.is_not(None), counted))
-        .label(label + "precise")
-    )
-    return sa.select(*columns).select_from(inner).subquery(f"r{i}")
+        .label(label + "precise"),
+    ]
 
 
 def _present_values(
