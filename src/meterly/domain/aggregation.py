@@ -170,7 +170,8 @@ def window_days(window: Window, timezone: str) -> int:
     return (local_date(window[1], timezone) - local_date(window[0], timezone)).days + 1
 
 
-def _seconds(start: datetime, end: datetime) -> Decimal:
+def seconds_between(start: datetime, end: datetime) -> Decimal:
+    """Exact seconds from `start` to `end` (microseconds kept)."""
     delta = end - start
     return Decimal(delta.days * SECONDS_PER_DAY + delta.seconds) + Decimal(
         delta.microseconds
@@ -189,14 +190,25 @@ def weighted_sum_units(
     The running total starts at `initial` at the window start; each delta (in the window,
     in timestamp order) changes it; the last interval runs to the window end. The divisor
     is `period_days` × 86400 when given, else the window's length in seconds.
-    Σ total_i × (t_{i+1} - t_i) telescopes to initial × (to - from) + Σ delta_i × (to - t_i).
+    Σ total_i × (t_{i+1} - t_i) telescopes to initial × (to - from) + Σ delta_i × (to - t_i),
+    so the order of the deltas does not matter (the store sums the second term in SQL).
     """
+    end = window[1]
+    with localcontext(prec=_WORK_PRECISION):
+        weighted = sum((delta * seconds_between(moment, end) for moment, delta in deltas), _ZERO)
+    return weighted_sum_of(initial, weighted, window=window, period_days=period_days)
+
+
+def weighted_sum_of(
+    initial: Decimal, weighted_deltas: Decimal, *, window: Window, period_days: int | None = None
+) -> Decimal:
+    """`weighted_sum_units` given Σ delta_i × seconds(t_i, to) (`weighted_deltas`)."""
     start, end = window
     with localcontext(prec=_WORK_PRECISION):
-        weighted = initial * _seconds(start, end)
-        for moment, delta in deltas:
-            weighted += delta * _seconds(moment, end)
-        divisor = Decimal(period_days * SECONDS_PER_DAY) if period_days else _seconds(start, end)
+        weighted = initial * seconds_between(start, end) + weighted_deltas
+        divisor = (
+            Decimal(period_days * SECONDS_PER_DAY) if period_days else seconds_between(start, end)
+        )
         if divisor <= 0:
             return _ZERO
         return ceil_to(weighted / divisor, WEIGHTED_SUM_PRECISION)

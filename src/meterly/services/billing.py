@@ -444,10 +444,14 @@ def _full_charges_period(sub: Subscription, window: BillingPeriod) -> BillingPer
     )
 
 
-# --- usage read ahead, one grouped statement per batch of subscriptions -----------------
+# --- usage read ahead, one scan of the events per batch of subscriptions ----------------
 
-# Subscriptions read (and aggregated) together ahead of their units of work.
-BATCH_SIZE = 100
+# Subscriptions read (and aggregated) together ahead of their units of work. Each batch
+# scans the events of its subscriptions once; when their events are interleaved (as they
+# are, stored in arrival order) that touches most of the table's pages whatever the batch
+# size, so fewer, larger batches read less. What a batch holds is small per subscription
+# (its plan's aggregates), so memory grows with the batch, not with the events.
+BATCH_SIZE = 1_000
 
 # (subscription id, charges window start, end)
 UsageKey = tuple[str, datetime, datetime]

@@ -1,17 +1,18 @@
 """Usage of many subscriptions at once: the billing run's grouped aggregation.
 
 A billing run prices the same requests (plan, charges window, recurring start, period
-length) for many subscriptions. Instead of one statement per subscription, each request
-here is one statement over the events of a whole batch of subscriptions
-(`external_subscription_id IN (...) ... GROUP BY external_subscription_id`): the database
-reads each event once per batch, and the statement is built once per batch.
+length) for many subscriptions. Instead of statements per subscription and request, one
+statement reads the events of a whole batch of subscriptions once (every request's code,
+`external_subscription_id IN (...) ... GROUP BY external_subscription_id`) and computes
+every request's aggregates side by side, each over the rows its own conditions pick
+(`usage_queries.aggregate_values`, the statement current usage uses for one).
 
 The results are those of `usage_queries.aggregate_subscription_usage` for each
 subscription on its own: the same per-row SQL expressions, the same filters and time
-bounds, the same assembly (`usage_queries._result`), only grouped by subscription. The
-ordered rows that weighted sums, prorated sums and per-event values need are streamed in
-(subscription, request) order and turned into results one group at a time, so memory
-holds one group of rows, not the batch's events.
+bounds, the same assembly (`usage_queries._result`), only grouped by subscription.
+The ordered rows that prorated sums and per-event values need are streamed in (subscription,
+request) order and turned into results one group at a time, so memory holds one group of
+rows, not the batch's events.
 
 Requests that need add/remove operation rows (prorated unique counts) or group values
 (`pricing_group_keys`) are not handled here: `supported` says so, and the caller
@@ -28,30 +29,17 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection
 
 from meterly.domain.aggregation import AggregationResult
-from meterly.domain.usage import AggregationType
 from meterly.store.tables import events
 from meterly.store.usage_queries import (
-    _NUMERIC_TYPES,
     UsageRequest,
-    _matches,
-    _number_columns,
-    _order,
     _Properties,
     _result,
-    _unmerged,
-    aggregate_columns,
-    count_columns,
+    aggregate_values,
+    request_conditions,
 )
 
 # Rows of one fetch, streamed from the server in chunks of this many.
 _STREAM_CHUNK = 2_000
-
-
-class _Values(dict[str, Any]):
-    """One subscription's aggregate columns; a column it has no row for reads as NULL."""
-
-    def __missing__(self, key: str) -> Any:
-        return None
 
 
 def supported(requests: Sequence[UsageRequest]) -> bool:
@@ -70,17 +58,13 @@ def aggregate_batch(
     if not supported(requests):
         raise ValueError("requests need operation rows or groups: aggregate them one by one")
     sids = sorted(set(external_subscription_ids))
-    values: dict[str, _Values] = {sid: _Values() for sid in sids}
-    if not sids:
-        return {}
+    values = aggregate_values(
+        conn,
+        organization_id=organization_id,
+        external_subscription_ids=sids,
+        requests=requests,
+    )
     dialect = conn.dialect.name
-    for i, req in enumerate(requests):
-        for statement in _aggregate_statements(i, req, dialect, organization_id, sids):
-            for row in conn.execute(statement):
-                mapping = row._mapping
-                target = values.get(mapping["sid"])
-                if target is not None:
-                    target.update((k, v) for k, v in mapping.items() if k != "sid")
     results: dict[str, list[AggregationResult | None]] = {
         sid: [None] * len(requests) for sid in sids
     }
@@ -110,125 +94,11 @@ def _selection(
 ) -> ColumnElement[bool]:
     """`usage_queries._selection` for a batch: the same bounds, filters and exclusions."""
     t = props.table
-    conditions: list[ColumnElement[bool]] = [
+    return sa.and_(
         t.c.organization_id == organization_id,
         t.c.external_subscription_id.in_(sids),
-        t.c.code == request.metric.code,
-    ]
-    if lower is not None:
-        conditions.append(t.c.timestamp >= lower)
-    if upper is not None:
-        conditions.append(t.c.timestamp <= upper)
-    if request.filter_values:
-        conditions.append(_matches(props, request.filter_values, request))
-    for excluded in request.exclude_filters:
-        conditions.append(sa.not_(_matches(props, excluded, request)))
-    return sa.and_(*conditions)
-
-
-def _scope(
-    props: _Properties, organization_id: str, sids: Sequence[str], req: UsageRequest
-) -> ColumnElement[bool]:
-    lower = req.recurring_from if req.includes_prior else req.window_from
-    return _selection(
-        props,
-        organization_id=organization_id,
-        sids=sids,
-        request=req,
-        lower=lower,
-        upper=req.window_to,
+        *request_conditions(props, request, lower, upper),
     )
-
-
-# --- aggregates: one grouped statement per request (two for unique counts and latest) -----
-
-
-def _aggregate_statements(
-    i: int, req: UsageRequest, dialect: str, organization_id: str, sids: Sequence[str]
-) -> list[Any]:
-    statements = [_grouped_aggregates(i, req, dialect, organization_id, sids)]
-    kind = req.metric.aggregation_type
-    if kind is AggregationType.UNIQUE_COUNT:
-        statements.append(_present_values(i, req, dialect, organization_id, sids))
-    if kind is AggregationType.LATEST:
-        statements.append(_latest_values(i, req, dialect, organization_id, sids))
-    return statements
-
-
-def _grouped_aggregates(
-    i: int, req: UsageRequest, dialect: str, organization_id: str, sids: Sequence[str]
-) -> Any:
-    """`usage_queries._request_aggregates`, grouped by subscription."""
-    t = events
-    props = _Properties(t, dialect)
-    kind = req.metric.aggregation_type
-    field_name = req.metric.field_name or ""
-    label = f"r{i}_"
-    inner_columns: list[ColumnElement[Any]] = [
-        t.c.external_subscription_id.label("sid"),
-        t.c.timestamp.label("ts"),
-        t.c.precise_total_amount_cents.label("precise"),
-    ]
-    if kind in _NUMERIC_TYPES:
-        inner_columns += _number_columns(props, field_name)
-    elif kind is AggregationType.UNIQUE_COUNT:
-        inner_columns.append(props.present(field_name).label("present"))
-    inner = _unmerged(
-        sa.select(*inner_columns).where(_scope(props, organization_id, sids, req)),
-        props.postgres,
-    ).subquery(f"e{i}")
-
-    counted, columns = aggregate_columns(props, req, inner, label)
-    columns += count_columns(props, inner, counted, label)
-    return sa.select(inner.c.sid, *columns).group_by(inner.c.sid)
-
-
-def _present_values(
-    i: int, req: UsageRequest, dialect: str, organization_id: str, sids: Sequence[str]
-) -> Any:
-    """Unique count: per subscription, how many values have an add as their last operation."""
-    t = events
-    props = _Properties(t, dialect)
-    key = props.text(req.metric.field_name or "")
-    sid = t.c.external_subscription_id
-    ranked = (
-        sa.select(
-            sid.label("sid"),
-            sa.case((props.is_add(), 1), else_=0).label("a"),
-            sa.func.row_number()
-            .over(partition_by=[sid, key], order_by=_order(t, descending=True))
-            .label("rn"),
-        )
-        .where(_scope(props, organization_id, sids, req), key.is_not(None))
-        .subquery(f"u{i}")
-    )
-    return (
-        sa.select(ranked.c.sid, sa.func.count().label(f"r{i}_present"))
-        .where(ranked.c.rn == 1, ranked.c.a == 1)
-        .group_by(ranked.c.sid)
-    )
-
-
-def _latest_values(
-    i: int, req: UsageRequest, dialect: str, organization_id: str, sids: Sequence[str]
-) -> Any:
-    """Latest: per subscription, the numeric value of the last event that has one."""
-    t = events
-    props = _Properties(t, dialect)
-    number = props.number(req.metric.field_name or "")
-    sid = t.c.external_subscription_id
-    ranked = (
-        sa.select(
-            sid.label("sid"),
-            number.label("v"),
-            sa.func.row_number()
-            .over(partition_by=sid, order_by=_order(t, descending=True))
-            .label("rn"),
-        )
-        .where(_scope(props, organization_id, sids, req), number.is_not(None))
-        .subquery(f"l{i}")
-    )
-    return sa.select(ranked.c.sid, ranked.c.v.label(f"r{i}_latest")).where(ranked.c.rn == 1)
 
 
 # --- ordered rows, streamed per (subscription, request) -----------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from datetime import datetime
 from decimal import Context, Decimal, InvalidOperation, localcontext
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,33 @@ class _DecimalMax:
         return None if self.best is None else format(self.best, "f")
 
 
+class _DecimalWeightedSum:
+    """Σ value × seconds from the event to the window's end, exact (weighted sums).
+
+    Takes the property value, the event's stored timestamp and the window's end (both
+    `YYYY-MM-DD HH:MM:SS.ffffff` text, as AwareDateTime keeps them on SQLite).
+    """
+
+    def __init__(self) -> None:
+        self.total: Decimal | None = None
+        self.end: tuple[str, datetime] | None = None
+
+    def step(self, value: object, moment: str, end: str) -> None:
+        number = to_decimal_or_none(value)
+        if number is None:
+            return
+        if self.end is None or self.end[0] != end:
+            self.end = (end, datetime.fromisoformat(end))
+        delta = self.end[1] - datetime.fromisoformat(moment)
+        micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        with localcontext(WIDE):
+            weighted = number * Decimal(micros).scaleb(-6)
+            self.total = weighted if self.total is None else self.total + weighted
+
+    def finalize(self) -> str | None:
+        return None if self.total is None else format(self.total, "f")
+
+
 def to_decimal_or_none(value: object) -> Decimal | None:
     """A property value as a Decimal, or None when it is not a number Lago aggregates.
 
@@ -145,6 +173,11 @@ PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 def register_decimal_functions(dbapi_conn: sqlite3.Connection) -> None:
     dbapi_conn.create_aggregate("decimal_sum", 1, _DecimalSum)  # type: ignore[arg-type]
     dbapi_conn.create_aggregate("decimal_max", 1, _DecimalMax)  # type: ignore[arg-type]
+    dbapi_conn.create_aggregate(
+        "decimal_weighted_sum",
+        3,
+        _DecimalWeightedSum,  # type: ignore[arg-type]
+    )
     dbapi_conn.create_function("decimal_text", 1, _decimal_text, deterministic=True)
 
 

@@ -2,11 +2,11 @@
 
 Each function returns the same `AggregationResult` as the reference
 `meterly.domain.aggregation.aggregate` over the same events (a property test holds them
-equal). Counts, exact decimal sums, maxima, the latest value and unique counts are
-computed by the database; only weighted sums, prorated aggregations and per-event values
-fetch ordered rows (numeric events of the window only; for a prorated unique count, the
-values still present before the window plus the window's operations) and finish with the
-domain's functions.
+equal). Counts, exact decimal sums, maxima, weighted sums (their order-free form:
+Σ value × seconds to the window's end), the latest value and unique counts are computed
+by the database; only prorated aggregations and per-event values fetch ordered rows
+(numeric events of the window only; for a prorated unique count, the values still present
+before the window plus the window's operations) and finish with the domain's functions.
 
 Property values (see the domain module for the rules):
 
@@ -20,9 +20,9 @@ Property values (see the domain module for the rules):
 
 Ordering for latest values and add/remove sequences: `timestamp, created_at, lago_id`.
 
-`aggregate_subscription_usage` answers many requests for one subscription with one
-statement (one single-row derived table per request, cross-joined), plus one more
-statement when some request needs rows.
+`aggregate_values` answers many requests for one subscription, or for a billing run's
+batch of them, with one scan of their events (grouped by subscription), plus a probe for
+latest values and a statement when some request needs rows; see its docstring.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal, localcontext
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,11 +45,12 @@ from meterly.domain.aggregation import (
     apply_metric_rounding,
     prorated_sum_units,
     prorated_unique_count_units,
-    weighted_sum_units,
+    weighted_sum_of,
 )
 from meterly.domain.filters import resolve_values
 from meterly.domain.usage import AggregationType, BillableMetric
 from meterly.store.tables import events
+from meterly.store.types import AwareDateTime
 
 GroupKey = tuple[str | None, ...]
 
@@ -101,11 +103,7 @@ class UsageRequest:
         kind = self.metric.aggregation_type
         if kind not in _NUMERIC_TYPES:
             return False
-        return (
-            self.with_event_values
-            or kind is AggregationType.WEIGHTED_SUM
-            or (kind is AggregationType.SUM and self.prorated)
-        )
+        return self.with_event_values or (kind is AggregationType.SUM and self.prorated)
 
     @property
     def needs_operation_rows(self) -> bool:
@@ -166,6 +164,16 @@ class _Properties:
 
     def max(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
         return sa.func.max(value) if self.postgres else sa.func.decimal_max(value)
+
+    def weighted_sum(
+        self, value: ColumnElement[Any], moment: ColumnElement[Any], end: datetime
+    ) -> ColumnElement[Any]:
+        """Σ value × exact seconds from `moment` to `end` (the weighted sum's event term)."""
+        until = sa.literal(end, AwareDateTime())
+        if self.postgres:
+            # EXTRACT gives numeric (microseconds kept) from PostgreSQL 14 on.
+            return sa.func.sum(value * sa.extract("epoch", until - moment))
+        return sa.func.decimal_weighted_sum(value, moment, until)
 
     def is_add(self) -> ColumnElement[bool]:
         return sa.func.coalesce(self.text_raw(OPERATION_TYPE), ADD) == ADD
@@ -232,11 +240,24 @@ def _selection(
 ) -> ColumnElement[bool]:
     """The events of the subscription, metric, time range, filter and group."""
     t = props.table
-    conditions: list[ColumnElement[bool]] = [
+    return sa.and_(
         t.c.organization_id == organization_id,
         t.c.external_subscription_id == external_subscription_id,
-        t.c.code == request.metric.code,
-    ]
+        *request_conditions(props, request, lower, upper, strictly_before=strictly_before),
+    )
+
+
+def request_conditions(
+    props: _Properties,
+    request: UsageRequest,
+    lower: datetime | None,
+    upper: datetime | None,
+    *,
+    strictly_before: bool = False,
+) -> list[ColumnElement[bool]]:
+    """A request's code, time range, filter and group, whatever the subscription."""
+    t = props.table
+    conditions: list[ColumnElement[bool]] = [t.c.code == request.metric.code]
     if lower is not None:
         conditions.append(t.c.timestamp >= lower)
     if upper is not None:
@@ -248,7 +269,7 @@ def _selection(
     for key, value in (request.group_values or {}).items():
         text = props.text(key)
         conditions.append(text.is_(None) if value is None else text == value)
-    return sa.and_(*conditions)
+    return conditions
 
 
 def _scope(
@@ -270,7 +291,7 @@ def _order(t: FromClause, *, descending: bool = False) -> list[ColumnElement[Any
     return [c.desc() for c in columns] if descending else list(columns)
 
 
-# --- statement 1: one single-row derived table per request --------------------------------
+# --- statement 1: every request's aggregates, grouped by subscription ----------------------
 
 
 def _ranked_present(props: _Properties, where: ColumnElement[bool], field_name: str) -> Any:
@@ -298,25 +319,36 @@ def _ranked_present(props: _Properties, where: ColumnElement[bool], field_name: 
 _NATIVE_INTEGER_DIGITS = 12
 
 
-def _number_columns(props: _Properties, field_name: str) -> list[ColumnElement[Any]]:
+def _number_columns(
+    props: _Properties,
+    field_name: str,
+    *,
+    when: ColumnElement[bool] | None = None,
+    suffix: str = "",
+) -> list[ColumnElement[Any]]:
     """Per-row numeric value(s), computed once in the inner query of each request.
 
     PostgreSQL: `num` (numeric). SQLite: `num_int` (short JSON integers, native) and `num`
     (every other numeric value as exact decimal text, via the engine's decimal_text).
+    `when`: compute them only on these rows (NULL elsewhere); `suffix` ends their names.
     """
     if props.postgres:
-        return [props.number(field_name).label("num")]
-    kind = sa.func.json_type(props.column, props._path(field_name))
-    raw = props._json(field_name)
-    native = sa.and_(kind == "integer", sa.func.length(raw) <= _NATIVE_INTEGER_DIGITS)
-    return [
-        sa.case((native, props.text_raw(field_name)), else_=sa.null()).label("num_int"),
-        sa.case(
-            (native, sa.null()),
-            (kind.in_(("integer", "real", "text")), sa.func.decimal_text(raw)),
-            else_=sa.null(),
-        ).label("num"),
-    ]
+        values: dict[str, ColumnElement[Any]] = {"num": props.number(field_name)}
+    else:
+        kind = sa.func.json_type(props.column, props._path(field_name))
+        raw = props._json(field_name)
+        native = sa.and_(kind == "integer", sa.func.length(raw) <= _NATIVE_INTEGER_DIGITS)
+        values = {
+            "num_int": sa.case((native, props.text_raw(field_name)), else_=sa.null()),
+            "num": sa.case(
+                (native, sa.null()),
+                (kind.in_(("integer", "real", "text")), sa.func.decimal_text(raw)),
+                else_=sa.null(),
+            ),
+        }
+    if when is not None:
+        values = {name: sa.case((when, value), else_=sa.null()) for name, value in values.items()}
+    return [value.label(name + suffix) for name, value in values.items()]
 
 
 def _unmerged(select: Any, postgres: bool) -> Any:
@@ -324,48 +356,22 @@ def _unmerged(select: Any, postgres: bool) -> Any:
     return select.offset(0) if postgres else select.limit(-1)
 
 
-def _request_aggregates(
-    i: int, req: UsageRequest, dialect: str, organization_id: str, external_subscription_id: str
-) -> Any:
-    t = events
-    props = _Properties(t, dialect)
-    kind = req.metric.aggregation_type
-    field_name = req.metric.field_name or ""
-    label = f"r{i}_"
-    inner_columns: list[ColumnElement[Any]] = [
-        t.c.timestamp.label("ts"),
-        t.c.precise_total_amount_cents.label("precise"),
-    ]
-    if kind in _NUMERIC_TYPES:
-        inner_columns += _number_columns(props, field_name)
-    elif kind is AggregationType.UNIQUE_COUNT:
-        inner_columns.append(props.present(field_name).label("present"))
-    inner = _unmerged(
-        sa.select(*inner_columns).where(
-            _scope(props, organization_id, external_subscription_id, req)
-        ),
-        props.postgres,
-    ).subquery(f"e{i}")
-
-    counted, columns = aggregate_columns(props, req, inner, label)
-    if kind is AggregationType.UNIQUE_COUNT:
-        columns.append(_present_values(i, req, dialect, organization_id, external_subscription_id))
-    if kind is AggregationType.LATEST:
-        columns.append(_latest_value(i, req, dialect, organization_id, external_subscription_id))
-    columns += count_columns(props, inner, counted, label)
-    return sa.select(*columns).select_from(inner).subquery(f"r{i}")
-
-
 def aggregate_columns(
-    props: _Properties, req: UsageRequest, inner: Any, label: str
+    props: _Properties,
+    req: UsageRequest,
+    inner: Any,
+    label: str,
+    matched: ColumnElement[bool] | None = None,
 ) -> tuple[ColumnElement[bool], list[ColumnElement[Any]]]:
-    """Which of a request's events count, and its sums (in and before the window) and
-    maximum, over `inner` (its events with `ts`, numbers and `present` columns)."""
+    """Which of a request's events count, and its sums (in and before the window),
+    maximum and weighted sum, over `inner` (its events with `ts`, numbers and `present`
+    columns). `matched`: which rows of `inner` are the request's (default: all)."""
     kind = req.metric.aggregation_type
+    mine: ColumnElement[bool] = sa.true() if matched is None else matched
     in_window: ColumnElement[bool] = (
-        inner.c.ts >= req.window_from if req.includes_prior else sa.true()
+        sa.and_(mine, inner.c.ts >= req.window_from) if req.includes_prior else mine
     )
-    before_window = inner.c.ts < req.window_from
+    before_window = sa.and_(mine, inner.c.ts < req.window_from)
     columns: list[ColumnElement[Any]] = []
     if kind is AggregationType.COUNT:
         return in_window, columns
@@ -376,9 +382,8 @@ def aggregate_columns(
     for n, number in enumerate(numbers):
         native = n == 0 and not props.postgres
         add_up = sa.func.sum if native else props.sum
-        columns.append(
-            add_up(number).filter(sa.and_(number.is_not(None), in_window)).label(f"{label}total{n}")
-        )
+        present = sa.and_(number.is_not(None), in_window)
+        columns.append(add_up(number).filter(present).label(f"{label}total{n}"))
         if req.includes_prior:
             columns.append(
                 add_up(number)
@@ -387,9 +392,10 @@ def aggregate_columns(
             )
         if kind is AggregationType.MAX:
             top = sa.func.max if native else props.max
-            columns.append(
-                top(number).filter(sa.and_(number.is_not(None), in_window)).label(f"{label}top{n}")
-            )
+            columns.append(top(number).filter(present).label(f"{label}top{n}"))
+        if kind is AggregationType.WEIGHTED_SUM:
+            weighted = props.weighted_sum(number, inner.c.ts, req.window_to)
+            columns.append(weighted.filter(present).label(f"{label}wsum{n}"))
     return counted, columns
 
 
@@ -405,45 +411,182 @@ def count_columns(
     ]
 
 
+class _Values(dict[str, Any]):
+    """One subscription's aggregate columns; a column it has no row for reads as NULL."""
+
+    def __missing__(self, key: str) -> Any:
+        return None
+
+
+def aggregate_values(
+    conn: Connection,
+    *,
+    organization_id: str,
+    external_subscription_ids: Sequence[str],
+    requests: Sequence[UsageRequest],
+) -> dict[str, Mapping[str, Any]]:
+    """The aggregate columns of every request for each subscription (`_result` reads them).
+
+    One statement reads the subscriptions' events once (every request's code) and computes
+    every request's aggregates side by side, each over the rows its own conditions pick
+    (an `m<i>` flag and per-request value columns in the inner query). Then:
+
+    * a unique count is `count(DISTINCT value)` unless the subscription's events hold a
+      remove: then its values are ranked by their last operation (one more statement, for
+      those subscriptions only);
+    * the latest value is one index probe per subscription (newest event first, LIMIT 1),
+      a scalar subquery of the same statement.
+    """
+    sids = sorted(set(external_subscription_ids))
+    values: dict[str, _Values] = {sid: _Values() for sid in sids}
+    if not sids or not requests:
+        return dict(values)
+    dialect = conn.dialect.name
+
+    def merge(statement: Any) -> None:
+        for row in conn.execute(statement):
+            mapping = row._mapping
+            target = values.get(mapping["sid"])
+            if target is not None:
+                target.update((k, v) for k, v in mapping.items() if k != "sid")
+
+    merge(_aggregates(requests, dialect, organization_id, sids))
+    for i, req in enumerate(requests):
+        kind = req.metric.aggregation_type
+        if kind is AggregationType.UNIQUE_COUNT:
+            removing = [sid for sid in sids if values[sid][f"r{i}_removes"]]
+            for sid in removing:  # none present unless the ranked statement says so
+                values[sid][f"r{i}_present"] = 0
+            if removing:
+                merge(_present_values(i, req, dialect, organization_id, removing))
+    return dict(values)
+
+
+def _lower(req: UsageRequest) -> datetime | None:
+    return req.recurring_from if req.includes_prior else req.window_from
+
+
+def _aggregates(
+    requests: Sequence[UsageRequest], dialect: str, organization_id: str, sids: Sequence[str]
+) -> Any:
+    """Every request's aggregate columns, grouped by subscription, from one scan."""
+    t = events
+    props = _Properties(t, dialect)
+    inner_columns: list[ColumnElement[Any]] = [
+        t.c.external_subscription_id.label("sid"),
+        t.c.timestamp.label("ts"),
+        t.c.precise_total_amount_cents.label("precise"),
+    ]
+    for i, req in enumerate(requests):
+        mine = sa.and_(*request_conditions(props, req, _lower(req), req.window_to))
+        field_name = req.metric.field_name or ""
+        kind = req.metric.aggregation_type
+        inner_columns.append(sa.case((mine, 1), else_=0).label(f"m{i}"))
+        if kind in _NUMERIC_TYPES:
+            inner_columns += _number_columns(props, field_name, when=mine, suffix=f"_{i}")
+        elif kind is AggregationType.UNIQUE_COUNT:
+            key = props.text(field_name)
+            inner_columns += [
+                sa.case((mine, props.present(field_name)), else_=0).label(f"present_{i}"),
+                sa.case((mine, key), else_=sa.null()).label(f"key_{i}"),
+                sa.case((sa.and_(mine, key.is_not(None), sa.not_(props.is_add())), 1), else_=0)
+                .label(f"removes_{i}"),
+            ]  # fmt: skip
+    lowers = [_lower(req) for req in requests]
+    bounds: list[ColumnElement[bool]] = [
+        t.c.organization_id == organization_id,
+        t.c.external_subscription_id.in_(sids),
+        t.c.code.in_(sorted({req.metric.code for req in requests})),
+        t.c.timestamp <= max(req.window_to for req in requests),
+    ]
+    if all(lower is not None for lower in lowers):
+        bounds.append(t.c.timestamp >= min(lower for lower in lowers if lower is not None))
+    inner = _unmerged(sa.select(*inner_columns).where(*bounds), props.postgres).subquery("e")
+
+    sid = sa.literal(sids[0], sa.String()) if len(sids) == 1 else inner.c.sid
+    columns: list[ColumnElement[Any]] = []
+    for i, req in enumerate(requests):
+        label = f"r{i}_"
+        view = SimpleNamespace(
+            c=SimpleNamespace(
+                ts=inner.c.ts,
+                precise=inner.c.precise,
+                **{
+                    name: inner.c[f"{name}_{i}"]
+                    for name in ("num", "num_int", "present")
+                    if f"{name}_{i}" in inner.c
+                },
+            )
+        )
+        counted, request_columns = aggregate_columns(
+            props, req, view, label, matched=inner.c[f"m{i}"] == 1
+        )
+        columns += request_columns
+        columns += count_columns(props, view, counted, label)
+        if req.metric.aggregation_type is AggregationType.UNIQUE_COUNT:
+            columns += [
+                sa.func.count(sa.distinct(inner.c[f"key_{i}"])).label(f"{label}present"),
+                sa.func.sum(inner.c[f"removes_{i}"]).label(f"{label}removes"),
+            ]
+        if req.metric.aggregation_type is AggregationType.LATEST:
+            columns.append(_latest_value(i, req, dialect, organization_id, sid))
+    if len(sids) == 1:
+        # One subscription (current usage): a plain aggregate, nothing to sort or group.
+        return sa.select(sid.label("sid"), *columns).select_from(inner)
+    return sa.select(inner.c.sid, *columns).group_by(inner.c.sid)
+
+
 def _present_values(
-    i: int, req: UsageRequest, dialect: str, organization_id: str, external_subscription_id: str
-) -> ColumnElement[Any]:
-    """Unique count: how many values have an add as their last operation."""
-    alias = events.alias(f"u{i}")
-    alias_props = _Properties(alias, dialect)
-    ranked = _ranked_present(
-        alias_props,
-        _scope(alias_props, organization_id, external_subscription_id, req),
-        req.metric.field_name or "",
+    i: int, req: UsageRequest, dialect: str, organization_id: str, sids: Sequence[str]
+) -> Any:
+    """Unique count: per subscription, how many values have an add as their last operation."""
+    t = events
+    props = _Properties(t, dialect)
+    key = props.text(req.metric.field_name or "")
+    sid = t.c.external_subscription_id
+    ranked = (
+        sa.select(
+            sid.label("sid"),
+            sa.case((props.is_add(), 1), else_=0).label("a"),
+            sa.func.row_number()
+            .over(partition_by=[sid, key], order_by=_order(t, descending=True))
+            .label("rn"),
+        )
+        .where(
+            t.c.organization_id == organization_id,
+            t.c.external_subscription_id.in_(sids),
+            *request_conditions(props, req, _lower(req), req.window_to),
+            key.is_not(None),
+        )
+        .subquery(f"u{i}")
     )
-    present = (
-        sa.select(sa.func.count())
-        .select_from(ranked)
+    return (
+        sa.select(ranked.c.sid, sa.func.count().label(f"r{i}_present"))
         .where(ranked.c.rn == 1, ranked.c.a == 1)
-        .correlate(None)
-        .scalar_subquery()
+        .group_by(ranked.c.sid)
     )
-    return present.label(f"r{i}_present")
 
 
 def _latest_value(
-    i: int, req: UsageRequest, dialect: str, organization_id: str, external_subscription_id: str
+    i: int, req: UsageRequest, dialect: str, organization_id: str, sid: ColumnElement[Any]
 ) -> ColumnElement[Any]:
-    alias = events.alias(f"l{i}")
-    alias_props = _Properties(alias, dialect)
-    number = alias_props.number(req.metric.field_name or "")
-    latest = (
+    """Latest: the numeric value of subscription `sid`'s newest event that has one."""
+    t = events.alias(f"l{i}")
+    props = _Properties(t, dialect)
+    number = props.number(req.metric.field_name or "")
+    newest = (
         sa.select(number)
         .where(
-            _scope(alias_props, organization_id, external_subscription_id, req),
+            t.c.organization_id == organization_id,
+            t.c.external_subscription_id == sid,
+            *request_conditions(props, req, _lower(req), req.window_to),
             number.is_not(None),
         )
-        .order_by(*_order(alias, descending=True))
+        .order_by(*_order(t, descending=True))
         .limit(1)
-        .correlate(None)
         .scalar_subquery()
     )
-    return latest.label(f"r{i}_latest")
+    return newest.label(f"r{i}_latest")
 
 
 # --- statement 2: ordered rows for the requests that need them -----------------------------
@@ -636,7 +779,8 @@ def _result(
         )
 
     if kind is AggregationType.WEIGHTED_SUM:
-        units = weighted_sum_units(prior, numeric, window=window, period_days=req.period_days)
+        weighted = _exact_sum(*_parts(values, label + "wsum"))
+        units = weighted_sum_of(prior, weighted, window=window, period_days=req.period_days)
         return AggregationResult(
             units=apply_metric_rounding(metric, units),
             events_count=count,
@@ -667,19 +811,15 @@ def aggregate_subscription_usage(
     external_subscription_id: str,
     requests: Sequence[UsageRequest],
 ) -> list[AggregationResult]:
-    """Aggregate many metrics/filters/groups of one subscription: one or two statements."""
+    """Aggregate many metrics/filters/groups of one subscription (see `aggregate_values`)."""
     if not requests:
         return []
-    dialect = conn.dialect.name
-    derived = [
-        _request_aggregates(i, req, dialect, organization_id, external_subscription_id)
-        for i, req in enumerate(requests)
-    ]
-    joined: FromClause = derived[0]
-    for table in derived[1:]:
-        joined = joined.join(table, sa.true())
-    statement = sa.select(*[column for table in derived for column in table.c]).select_from(joined)
-    values: Mapping[str, Any] = dict(conn.execute(statement).one()._mapping)
+    values = aggregate_values(
+        conn,
+        organization_id=organization_id,
+        external_subscription_ids=[external_subscription_id],
+        requests=requests,
+    )[external_subscription_id]
     rows = _fetch_rows(conn, requests, organization_id, external_subscription_id)
     return [_result(i, req, values, rows.get(i, [])) for i, req in enumerate(requests)]
 
