@@ -149,8 +149,9 @@ def _grouped_rows(
         ordered: Any = sa.select(*rows_of.c).order_by(
             rows_of.c.sid, rows_of.c.ts, rows_of.c.created_at, rows_of.c.lago_id
         )
-        result = conn.execution_options(stream_results=True, yield_per=_STREAM_CHUNK).execute(
-            ordered
+        # Per statement: Connection.execution_options would stream every later one too.
+        result = conn.execute(
+            ordered, execution_options={"stream_results": True, "yield_per": _STREAM_CHUNK}
         )
         current: str | None = None
         rows: list[Any] = []

@@ -442,10 +442,6 @@ def aggregate_values(
     if not sids or not requests:
         return dict(values)
     dialect = conn.dialect.name
-    if dialect == "postgresql":
-        # PostgreSQL compiles a statement this wide with JIT when its estimate is high:
-        # 0.1 s at 100k events, 1.4 s for a billing batch, more than it ever saves here.
-        conn.exec_driver_sql("SET LOCAL jit = off")
 
     def merge(statement: Any) -> None:
         for row in conn.execute(statement):
