@@ -310,3 +310,20 @@ def test_requests_needing_rows_add_one_statement(conn: Connection) -> None:
     )
     assert len(statements) == 2
     assert results[2].event_values == (D(1),)
+
+
+def test_weighted_sum_is_summed_in_sql_to_the_microsecond(conn: Connection) -> None:
+    # Σ value × seconds to the window's end: no ordered rows, exact with microseconds.
+    first = datetime(2024, 3, 11, 0, 0, 0, 250000, tzinfo=UTC)
+    add(conn, first, v="2.5")
+    add(conn, at(21, 0), v=-1)
+    add(conn, at(16, 0), v="not a number")
+    statements = count_statements(conn)
+    result = usage(conn, metric(A.WEIGHTED_SUM), period_days=31)
+    assert len(statements) == 1
+    seconds_left = (END - first).total_seconds()
+    assert D(str(seconds_left)) == D("1814399.749999")
+    expected = (D("2.5") * D("1814399.749999") + D(-1) * D("950399.999999")) / D(31 * 86400)
+    assert result.units == expected.quantize(D("1e-20"), rounding="ROUND_CEILING")
+    assert result.events_count == 2
+    assert result.current_value == D("1.5")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from datetime import datetime
-from decimal import Context, Decimal, InvalidOperation, localcontext
+from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +94,8 @@ class _DecimalSum:
         number = to_decimal_or_none(value)
         if number is not None:
             # Exact like PostgreSQL's numeric: the default 28-digit context would round.
-            with localcontext(WIDE):
-                self.total = number if self.total is None else self.total + number
+            # (WIDE.add rather than a localcontext block: called once per row.)
+            self.total = number if self.total is None else WIDE.add(self.total, number)
 
     def finalize(self) -> str | None:
         return None if self.total is None else format(self.total, "f")
@@ -133,9 +133,8 @@ class _DecimalWeightedSum:
             self.end = (end, datetime.fromisoformat(end))
         delta = self.end[1] - datetime.fromisoformat(moment)
         micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-        with localcontext(WIDE):
-            weighted = number * Decimal(micros).scaleb(-6)
-            self.total = weighted if self.total is None else self.total + weighted
+        weighted = WIDE.multiply(number, Decimal(micros).scaleb(-6))
+        self.total = weighted if self.total is None else WIDE.add(self.total, weighted)
 
     def finalize(self) -> str | None:
         return None if self.total is None else format(self.total, "f")

@@ -329,7 +329,7 @@ def _number_columns(
     """Per-row numeric value(s), computed once in the inner query of each request.
 
     PostgreSQL: `num` (numeric). SQLite: `num_int` (short JSON integers, native) and `num`
-    (every other numeric value as exact decimal text, via the engine's decimal_text).
+    (every other numeric value as text the engine's exact aggregates read).
     `when`: compute them only on these rows (NULL elsewhere); `suffix` ends their names.
     """
     if props.postgres:
@@ -340,9 +340,12 @@ def _number_columns(
         native = sa.and_(kind == "integer", sa.func.length(raw) <= _NATIVE_INTEGER_DIGITS)
         values = {
             "num_int": sa.case((native, props.text_raw(field_name)), else_=sa.null()),
+            # A JSON number as its JSON text (the exact aggregates read it; no Python call
+            # per row), a string only when decimal_text finds Lago's plain number in it.
             "num": sa.case(
                 (native, sa.null()),
-                (kind.in_(("integer", "real", "text")), sa.func.decimal_text(raw)),
+                (kind.in_(("integer", "real")), sa.type_coerce(raw, sa.String())),
+                (kind == "text", sa.func.decimal_text(raw)),
                 else_=sa.null(),
             ),
         }
