@@ -533,8 +533,9 @@ def _prefetched_usage(
 def _read_batch(database: Database, ids: Sequence[str], *, as_of: datetime) -> Batch:
     """Boundaries of a batch of subscriptions, and the usage of their closed windows.
 
-    Subscriptions sharing their requests (plan, window, chain start) are aggregated by one
-    grouped statement per request. Anything not read here is read in the unit of work.
+    Subscriptions sharing their requests (plan, window, chain start) are aggregated together,
+    one scan of their events (`billing_usage.aggregate_batch`). Anything not read here is
+    read in the unit of work.
     """
     from meterly.services import advance
 

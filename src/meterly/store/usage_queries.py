@@ -323,14 +323,14 @@ def _number_columns(
     props: _Properties,
     field_name: str,
     *,
-    when: ColumnElement[bool] | None = None,
-    suffix: str = "",
+    when: ColumnElement[bool],
+    suffix: str,
 ) -> list[ColumnElement[Any]]:
-    """Per-row numeric value(s), computed once in the inner query of each request.
+    """Per-row numeric value(s) of one request, computed once in the inner query.
 
     PostgreSQL: `num` (numeric). SQLite: `num_int` (short JSON integers, native) and `num`
     (every other numeric value as text the engine's exact aggregates read).
-    `when`: compute them only on these rows (NULL elsewhere); `suffix` ends their names.
+    Computed only on the rows `when` picks (NULL elsewhere); `suffix` ends their names.
     """
     if props.postgres:
         values: dict[str, ColumnElement[Any]] = {"num": props.number(field_name)}
@@ -349,9 +349,10 @@ def _number_columns(
                 else_=sa.null(),
             ),
         }
-    if when is not None:
-        values = {name: sa.case((when, value), else_=sa.null()) for name, value in values.items()}
-    return [value.label(name + suffix) for name, value in values.items()]
+    return [
+        sa.case((when, value), else_=sa.null()).label(name + suffix)
+        for name, value in values.items()
+    ]
 
 
 def _unmerged(select: Any, postgres: bool) -> Any:
@@ -364,13 +365,12 @@ def aggregate_columns(
     req: UsageRequest,
     inner: Any,
     label: str,
-    matched: ColumnElement[bool] | None = None,
+    mine: ColumnElement[bool],
 ) -> tuple[ColumnElement[bool], list[ColumnElement[Any]]]:
     """Which of a request's events count, and its sums (in and before the window),
-    maximum and weighted sum, over `inner` (its events with `ts`, numbers and `present`
-    columns). `matched`: which rows of `inner` are the request's (default: all)."""
+    maximum and weighted sum, over `inner` (rows with `ts`, numbers and `present`
+    columns), of which `mine` picks the request's."""
     kind = req.metric.aggregation_type
-    mine: ColumnElement[bool] = sa.true() if matched is None else matched
     in_window: ColumnElement[bool] = (
         sa.and_(mine, inner.c.ts >= req.window_from) if req.includes_prior else mine
     )
@@ -522,7 +522,7 @@ def _aggregates(
             )
         )
         counted, request_columns = aggregate_columns(
-            props, req, view, label, matched=inner.c[f"m{i}"] == 1
+            props, req, view, label, mine=inner.c[f"m{i}"] == 1
         )
         columns += request_columns
         columns += count_columns(props, view, counted, label)
