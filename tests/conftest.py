@@ -153,7 +153,7 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 from datetime import UTC, datetime  # noqa: E402
 
-from meterly.services.clock import FrozenClock  # noqa: E402
+from meterly.services.common import FrozenClock  # noqa: E402
 
 
 @pytest.fixture
@@ -192,7 +192,7 @@ def build_api(db_url: str, clock: FrozenClock, *, migrate: bool = True) -> tuple
 
     from meterly.api.app import create_app
     from meterly.config import Settings
-    from meterly.services.organizations import create_organization
+    from meterly.services.accounts import create_organization
     from meterly.store.engine import create_engine
     from meterly.store.schema import upgrade
     from meterly.store.uow import Database

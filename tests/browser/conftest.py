@@ -20,9 +20,9 @@ import httpx
 import pytest
 
 from meterly.config import Settings
-from meterly.services import billing
-from meterly.services.clock import FrozenClock
-from meterly.services.organizations import create_organization
+from meterly.services import runs
+from meterly.services.accounts import create_organization
+from meterly.services.common import FrozenClock
 from meterly.store.engine import create_engine
 from meterly.store.schema import upgrade
 from meterly.store.uow import Database
@@ -144,7 +144,7 @@ def live(tmp_path: Path) -> Iterator[LiveApi]:
     api = LiveApi(f"http://127.0.0.1:{port}", key.secret, org.id)
     try:
         seed_usage(api)
-        billing.run(database, as_of=FEB_1, clock=FrozenClock(FEB_1))
+        runs.run(database, as_of=FEB_1, clock=FrozenClock(FEB_1))
         clock.set(NOW)
         february = [
             {

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from meterly.services import billing
-from meterly.services.clock import FrozenClock
+from meterly.services import runs
+from meterly.services.common import FrozenClock
 from tests.e2e.test_portal import seed_customer, seed_usage, ts
 
 MARCH_20 = datetime(2024, 3, 20, 12, tzinfo=UTC)
@@ -22,7 +22,7 @@ MARCH_20 = datetime(2024, 3, 20, 12, tzinfo=UTC)
 
 def _bill(api: Any, *moments: datetime) -> None:
     for moment in moments:
-        billing.run(api.database, as_of=moment, clock=FrozenClock(moment))
+        runs.run(api.database, as_of=moment, clock=FrozenClock(moment))
 
 
 @pytest.fixture
@@ -198,7 +198,7 @@ def test_analytics_need_the_api_key_and_validate_params(billed: Any) -> None:
 
 
 def test_analytics_never_show_another_organizations_invoices(billed: Any) -> None:
-    from meterly.services.organizations import create_organization
+    from meterly.services.accounts import create_organization
     from tests.conftest import ApiClient
 
     with billed.database.unit_of_work() as session:

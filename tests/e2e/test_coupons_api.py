@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from meterly.services import coupons as coupon_service
-from meterly.services.clock import FrozenClock
+from meterly.services.common import FrozenClock
+from meterly.services.credits import coupons as coupon_service
 
 PERCENT = {
     "name": "Launch 10%",

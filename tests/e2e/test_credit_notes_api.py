@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from meterly.services import billing
-from meterly.services import credit_notes as credit_note_service
-from meterly.services.clock import FrozenClock
+from meterly.services import runs
+from meterly.services.common import FrozenClock
+from meterly.services.credits import credit_notes as credit_note_service
+from meterly.services.documents import credit_note_pdf
 from meterly.store.tables import Fee, Invoice, Webhook
 from meterly.store.tables_credit_notes import CreditNote, CreditNoteItem
 from tests.conftest import ApiClient
@@ -87,7 +88,7 @@ def billed_invoice(
         },
     )
     assert response.status_code == 200, response.text
-    report = billing.run(api.database, as_of=FEB, clock=FrozenClock(FEB))  # type: ignore[arg-type]
+    report = runs.run(api.database, as_of=FEB, clock=FrozenClock(FEB))  # type: ignore[arg-type]
     assert report.errors == [] and len(report.invoices) == 1
     with api.database.unit_of_work() as session:  # type: ignore[attr-defined]
         invoice = session.get(Invoice, report.invoices[0])
@@ -475,7 +476,7 @@ def test_three_decimal_currency(api: ApiClient) -> None:
     with api.database.unit_of_work() as session:  # type: ignore[attr-defined]
         row = session.get(CreditNote, note["lago_id"])
         assert row is not None
-        context = credit_note_service.credit_note_context(session, row)
+        context = credit_note_pdf.credit_note_context(session, row)
         assert {"label": "Total", "amount": "1.481 KWD"} in context["totals"]
         items = session.scalars(select(CreditNoteItem)).all()
         assert [i.amount_cents for i in items] == [1234]

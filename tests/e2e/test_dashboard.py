@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from meterly.services import billing
-from meterly.services.clock import FrozenClock
-from meterly.services.organizations import create_organization, revoke_api_key
+from meterly.services import runs
+from meterly.services.accounts import create_organization, revoke_api_key
+from meterly.services.common import FrozenClock
 from meterly.web import install_web
 from meterly.web.auth import COOKIE
 from meterly.web.templating import money
@@ -24,7 +24,7 @@ FEB = datetime(2024, 2, 1, 1, tzinfo=UTC)
 def dash(api: Any) -> Any:
     install_web(api.client.app)
     seed_usage(api)
-    billing.run(api.database, as_of=FEB, clock=FrozenClock(FEB))
+    runs.run(api.database, as_of=FEB, clock=FrozenClock(FEB))
     api.client.app.state.clock.set(datetime(2024, 2, 10, 12, tzinfo=UTC))
     return api
 
@@ -76,7 +76,7 @@ def test_a_tampered_cookie_signs_out(dash: Any) -> None:
 def test_revoking_the_key_ends_its_sessions(dash: Any) -> None:
     clock = dash.client.app.state.clock
     with dash.database.unit_of_work() as session:
-        from meterly.services.organizations import create_api_key
+        from meterly.services.accounts import create_api_key
 
         issued = create_api_key(session, organization_id=dash.org_id, clock=clock)
     sign_in(dash, issued.secret)
@@ -157,7 +157,7 @@ def test_finalize_a_draft(dash: Any) -> None:
         org = session.get(Organization, dash.org_id)
         org.invoice_grace_period = 3
     march = datetime(2024, 3, 1, 1, tzinfo=UTC)
-    billing.run(dash.database, as_of=march, clock=FrozenClock(march))
+    runs.run(dash.database, as_of=march, clock=FrozenClock(march))
     dash.client.app.state.clock.set(datetime(2024, 3, 2, tzinfo=UTC))
     drafts = dash.get("invoices?status=draft").json()["invoices"]
     if not drafts:

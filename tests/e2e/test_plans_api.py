@@ -719,7 +719,7 @@ def test_nested_metadata_is_invalid(api: Any) -> None:
 
 
 def test_another_organization_cannot_see_the_plan(api: Any, clock: Any) -> None:
-    from meterly.services.organizations import create_organization
+    from meterly.services.accounts import create_organization
 
     create_plan(api)
     database = api.client.app.state.database

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from meterly.services import billing
-from meterly.services.clock import FrozenClock
-from meterly.services.organizations import create_organization
-from meterly.services.portal import issue_token
+from meterly.services import runs
+from meterly.services.accounts import create_organization
+from meterly.services.analytics import issue_token
+from meterly.services.common import FrozenClock
 from meterly.web import install_web
 from meterly.web.templating import money
 
@@ -243,7 +243,7 @@ def test_previous_period_appears_in_the_daily_chart(portal_api: Any) -> None:
 
 def test_past_invoices_are_listed_with_working_pdf_links(portal_api: Any) -> None:
     feb = datetime(2024, 2, 1, 1, tzinfo=UTC)
-    billing.run(portal_api.database, as_of=feb, clock=FrozenClock(feb))
+    runs.run(portal_api.database, as_of=feb, clock=FrozenClock(feb))
     clock: FrozenClock = portal_api.client.app.state.clock
     clock.set(datetime(2024, 2, 3, 12, tzinfo=UTC))
     invoices = portal_api.get("invoices?external_customer_id=cust_acme").json()["invoices"]
@@ -321,7 +321,7 @@ def test_another_organizations_customer_is_404(portal_api: Any) -> None:
     from tests.conftest import ApiClient
 
     with portal_api.database.unit_of_work() as session:
-        from meterly.services.organizations import create_api_key
+        from meterly.services.accounts import create_api_key
 
         issued = create_api_key(session, organization_id=other_id, clock=clock)
     other_api = ApiClient(portal_api.client, issued.secret, other_id, portal_api.database)
@@ -329,7 +329,7 @@ def test_another_organizations_customer_is_404(portal_api: Any) -> None:
     assert portal_api.get("customers/cust_other/portal_url").status_code == 404
     # ...and a link naming it with this organization's id does not open it.
     with portal_api.database.sessions() as session:
-        from meterly.services.customers import find
+        from meterly.services.accounts.customers import find
 
         customer_id = find(session, organization_id=other_id, external_id="cust_other").id
     settings = portal_api.client.app.state.settings

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from meterly.services import wallets as wallet_service
+from meterly.services.credits import wallets as wallet_service
 from meterly.store.tables import Fee, Invoice, Webhook
 from meterly.store.tables_wallets import Wallet, WalletTransaction
 

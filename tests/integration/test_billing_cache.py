@@ -6,10 +6,9 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from meterly.services import billing_cache
-from meterly.services.clock import FrozenClock
-from meterly.services.organizations import create_organization
-from meterly.services.taxes import TaxInput, create
+from meterly.services.accounts import billing_cache, create_organization
+from meterly.services.catalog.taxes import TaxInput, create
+from meterly.services.common import FrozenClock
 
 CLOCK = FrozenClock(datetime(2024, 1, 15, 12, 0, tzinfo=UTC))
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from meterly.services import billing
-from meterly.services.clock import FrozenClock
+from meterly.services import runs
+from meterly.services.common import FrozenClock
 from meterly.store.tables import Invoice, InvoiceSubscription
 
 
@@ -118,7 +118,7 @@ def test_two_workers_for_fifty_rounds_never_duplicate_or_miss_an_invoice(
             ) -> None:
                 try:
                     barrier.wait()
-                    report = billing.run(database, as_of=as_of, clock=FrozenClock(as_of))
+                    report = runs.run(database, as_of=as_of, clock=FrozenClock(as_of))
                     assert report.errors == []
                 except BaseException as exc:  # surfaced below
                     errors.append(exc)

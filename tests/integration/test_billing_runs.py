@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from meterly.services import billing
-from meterly.services.clock import FrozenClock
+from meterly.services import runs
+from meterly.services.common import FrozenClock
 from meterly.store.tables import Fee, Invoice, InvoiceSubscription
 
 
@@ -104,8 +104,8 @@ def send_calls(api: Any, count: int, when: datetime, prefix: str = "c") -> None:
         assert api.post("events/batch", {"events": events[start : start + 100]}).status_code == 200
 
 
-def run(api: Any, as_of: datetime) -> billing.RunReport:
-    report = billing.run(api.database, as_of=as_of, clock=FrozenClock(as_of))
+def run(api: Any, as_of: datetime) -> runs.RunReport:
+    report = runs.run(api.database, as_of=as_of, clock=FrozenClock(as_of))
     assert report.errors == []
     return report
 
@@ -354,7 +354,7 @@ def test_two_concurrent_runs_never_duplicate_an_invoice(api: Any) -> None:
 
     def worker() -> None:
         barrier.wait()
-        billing.run(api.database, as_of=at(2024, 3, 1, 1), clock=FrozenClock(at(2024, 3, 1, 1)))
+        runs.run(api.database, as_of=at(2024, 3, 1, 1), clock=FrozenClock(at(2024, 3, 1, 1)))
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for t in threads:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from meterly.services import billing
-from meterly.services.clock import FrozenClock
+from meterly.services import runs
+from meterly.services.common import FrozenClock
 
 
 def at(year: int, month: int, day: int, hour: int = 0) -> datetime:
@@ -94,7 +94,7 @@ def coupon_applied(api: Any, **coupon: Any) -> str:
 
 def run(api: Any, as_of: datetime) -> list[dict[str, Any]]:
     """Bill up to `as_of`; the invoices issued, as the API shows them."""
-    report = billing.run(api.database, as_of=as_of, clock=FrozenClock(as_of))
+    report = runs.run(api.database, as_of=as_of, clock=FrozenClock(as_of))
     assert report.errors == []
     return [api.get(f"invoices/{i}").json()["invoice"] for i in report.invoices]
 

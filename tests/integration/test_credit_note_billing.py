@@ -12,9 +12,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from meterly.services import billing
-from meterly.services import credit_notes as credit_note_service
-from meterly.services.clock import FrozenClock
+from meterly.services import runs
+from meterly.services.common import FrozenClock
+from meterly.services.credits import credit_notes as credit_note_service
+from meterly.services.credits import termination_credits
 from meterly.store.tables import Fee, Invoice, Subscription
 from meterly.store.tables_credit_notes import CreditNote
 from tests.conftest import ApiClient
@@ -68,7 +69,7 @@ def subscribe(api: ApiClient, start: datetime, *, currency: str = "EUR") -> None
 
 
 def run(api: ApiClient, as_of: datetime) -> list[str]:
-    report = billing.run(api.database, as_of=as_of, clock=FrozenClock(as_of))  # type: ignore[arg-type]
+    report = runs.run(api.database, as_of=as_of, clock=FrozenClock(as_of))  # type: ignore[arg-type]
     assert report.errors == []
     return report.invoices
 
@@ -209,7 +210,7 @@ def termination_note(api: ApiClient, sub_id: str, *, upgrading: bool = False) ->
     with api.database.unit_of_work() as session:  # type: ignore[attr-defined]
         sub = session.get(Subscription, sub_id)
         assert sub is not None
-        row = credit_note_service.credit_unused_subscription_fee(
+        row = termination_credits.credit_unused_subscription_fee(
             session, sub=sub, clock=FrozenClock(sub.terminated_at or at(2024, 1, 1)),
             upgrading=upgrading,
         )  # fmt: skip
@@ -279,7 +280,7 @@ def test_upgrade_counts_the_termination_day_as_unused(api: ApiClient) -> None:
     with api.database.unit_of_work() as session:  # type: ignore[attr-defined]
         row = session.get(Subscription, sub.id)
         assert row is not None
-        unused = credit_note_service.unused_subscription_fee(session, sub=row, upgrading=True)
+        unused = termination_credits.unused_subscription_fee(session, sub=row, upgrading=True)
         assert unused is not None
         # 10..31 January = 22 days at 100 a day.
         assert unused.unused_days == 22

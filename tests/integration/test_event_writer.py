@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from meterly.services.event_writer import EventWriter, WriteResult, _Submission
+from meterly.services.metering.event_writer import EventWriter, WriteResult, _Submission
 from meterly.store.engine import create_engine
 from meterly.store.repositories import events as event_store
 from meterly.store.tables import events

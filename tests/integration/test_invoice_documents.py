@@ -12,10 +12,10 @@ import pytest
 from meterly.api.routes.files import render_html
 from meterly.api.schemas.invoices import document_url, sign
 from meterly.config import Settings
-from meterly.services import documents
-from meterly.services.clock import FrozenClock
+from meterly.services.accounts import create_organization
+from meterly.services.common import FrozenClock
 from meterly.services.documents import format_major, format_money, latin1, render_pdf
-from meterly.services.organizations import create_organization
+from meterly.services.documents import invoice_pdf as documents
 from meterly.store.engine import create_engine
 from meterly.store.schema import upgrade
 from meterly.store.tables import Invoice

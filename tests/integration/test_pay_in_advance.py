@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from meterly.services import billing
-from meterly.services.clock import FrozenClock
+from meterly.services import runs
+from meterly.services.common import FrozenClock
 from meterly.store.tables import Fee, Invoice
 
 
@@ -85,7 +85,7 @@ def advance_fees(api: Any) -> list[tuple[str, int]]:
 
 
 def run(api: Any, when: datetime) -> None:
-    report = billing.run(api.database, as_of=when, clock=FrozenClock(when))
+    report = runs.run(api.database, as_of=when, clock=FrozenClock(when))
     assert report.errors == []
 
 

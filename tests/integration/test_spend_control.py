@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from meterly.services import billing
-from meterly.services.clock import FrozenClock
+from meterly.services import runs
+from meterly.services.common import FrozenClock
 from meterly.store.tables import Invoice, Webhook
 from meterly.store.tables_spend import TriggeredAlert
 
@@ -75,9 +75,9 @@ def calls(api: Any, count: int, when: datetime, prefix: str) -> None:
     assert api.post("events/batch", {"events": events}).status_code == 200
 
 
-def run(api: Any, when: datetime) -> billing.RunReport:
+def run(api: Any, when: datetime) -> runs.RunReport:
     api.client.app.state.clock.set(when)
-    report = billing.run(api.database, as_of=when, clock=FrozenClock(when))
+    report = runs.run(api.database, as_of=when, clock=FrozenClock(when))
     assert report.errors == []
     return report
 

@@ -21,11 +21,10 @@ from meterly.api.http import envelope
 from meterly.api.schemas.usage import customer_usage
 from meterly.config import Settings
 from meterly.domain.periods import BillingPeriod
-from meterly.services import ingest, usage_cache
-from meterly.services import usage as usage_service
-from meterly.services.clock import FrozenClock
-from meterly.services.subscriptions import active
-from meterly.services.usage import SubscriptionUsage, compute_usage
+from meterly.services.accounts import active
+from meterly.services.common import FrozenClock
+from meterly.services.metering import SubscriptionUsage, compute_usage, ingest, usage_cache
+from meterly.services.metering import usage as usage_service
 from meterly.store import bulk_events
 from meterly.store.engine import create_engine
 from meterly.store.uow import Database

@@ -19,9 +19,9 @@ from sqlalchemy import select
 
 from meterly.domain.invoicing import FeeLine, compute_invoice
 from meterly.domain.money import currency
-from meterly.services import billing
-from meterly.services import wallets as wallet_service
-from meterly.services.clock import FrozenClock
+from meterly.services import runs
+from meterly.services.common import FrozenClock
+from meterly.services.credits import wallets as wallet_service
 from meterly.store.tables import Invoice, Webhook
 from meterly.store.tables_wallets import Wallet, WalletTransaction, WalletTransactionConsumption
 
@@ -117,8 +117,8 @@ def show(api: Any, wallet_id: str) -> dict[str, Any]:
     return body
 
 
-def bill(api: Any, as_of: datetime) -> billing.RunReport:
-    report = billing.run(api.database, as_of=as_of, clock=FrozenClock(as_of))
+def bill(api: Any, as_of: datetime) -> runs.RunReport:
+    report = runs.run(api.database, as_of=as_of, clock=FrozenClock(as_of))
     assert report.errors == []
     return report
 

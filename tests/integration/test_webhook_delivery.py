@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from meterly.jobs import webhooks as delivery
-from meterly.services import webhooks
-from meterly.services.clock import FrozenClock
+from meterly.services.common import FrozenClock
+from meterly.services.notifications import webhooks
 from meterly.store.tables import Webhook
 from meterly.store.uow import Database
 
@@ -145,7 +145,7 @@ class NoJitter(random.Random):
 
 
 def make_world(url: str, clock: FrozenClock) -> World:
-    from meterly.services.organizations import create_organization
+    from meterly.services.accounts import create_organization
     from meterly.store.engine import create_engine
     from meterly.store.schema import upgrade
 
@@ -197,7 +197,7 @@ def test_delivered_webhook_is_signed_over_the_exact_body(world: World, receiver:
 def test_jwt_endpoint_gets_an_rs256_token_over_the_body(world: World, receiver: Receiver) -> None:
     import jwt
 
-    from meterly.services import signing_keys
+    from meterly.services.accounts import signing_keys
 
     world.endpoint(receiver.url(), signature_algo="jwt")
     world.enqueue(payload={"lago_id": "inv-1"})
@@ -403,7 +403,7 @@ def test_body_is_rendered_at_delivery_from_a_registered_renderer(
 
 
 def test_built_in_renderer_uses_the_api_serializer(world: World, receiver: Receiver) -> None:
-    from meterly.services import billable_metrics
+    from meterly.services.catalog import billable_metrics
 
     world.endpoint(receiver.url())
     with world.database.unit_of_work() as session:

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meterly.api.wire import iso, iso_ms
-from meterly.services.ingest import parse_timestamp
+from meterly.services.metering.ingest import parse_timestamp
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from meterly.services.ingest import _ExpressionCache
+from meterly.services.metering.ingest import _ExpressionCache
 
 
 def test_a_stale_table_is_reloaded_by_one_caller_while_the_others_keep_it() -> None:

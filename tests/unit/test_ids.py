@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from meterly.services.ids import new_id
+from meterly.services.common import new_id
 
 
 def test_ids_are_uuid4_in_canonical_form() -> None:

@@ -11,8 +11,8 @@ from meterly.api.errors import install_error_handlers
 from meterly.api.ingestion import IngestionLane, Receive, Scope, Send, is_ingestion
 from meterly.api.routes import ROUTERS
 from meterly.config import Settings
-from meterly.services.clock import Clock, clock_for
-from meterly.services.event_writer import EventWriter
+from meterly.services.common import Clock, clock_for
+from meterly.services.metering import EventWriter
 from meterly.store.engine import create_engine
 from meterly.store.uow import Database
 

@@ -18,9 +18,9 @@ from meterly.api.errors import BadRequest, Unauthorized
 from meterly.api.wire import pagination_meta
 from meterly.config import Settings
 from meterly.domain.errors import ValidationFailed
-from meterly.services.clock import Clock
-from meterly.services.event_writer import EventWriter
-from meterly.services.organizations import authenticate, cached_organization
+from meterly.services.accounts import authenticate, cached_organization
+from meterly.services.common import Clock
+from meterly.services.metering import EventWriter
 from meterly.store.uow import Database
 
 M = TypeVar("M", bound=BaseModel)
@@ -38,7 +38,7 @@ def database(request: Request) -> Database:
 
 
 def event_writer(request: Request) -> EventWriter:
-    """The process's group-commit writer for ingestion (see services/event_writer.py)."""
+    """The process's group-commit writer for ingestion (see services/metering/event_writer.py)."""
     writer: EventWriter = request.app.state.event_writer
     return writer
 

@@ -23,10 +23,9 @@ from meterly.api.http import json_default, parse_json, root
 from meterly.api.schemas.events import event
 from meterly.api.wire import iso
 from meterly.domain.errors import DomainError
-from meterly.services import ingest
-from meterly.services.clock import Clock
-from meterly.services.event_writer import EventWriter
-from meterly.services.organizations import authenticate, cached_organization
+from meterly.services.accounts import authenticate, cached_organization
+from meterly.services.common import Clock
+from meterly.services.metering import EventWriter, ingest
 from meterly.store.uow import Database
 
 Scope = MutableMapping[str, Any]

@@ -15,8 +15,8 @@ from meterly.cli.common import DEFAULT_URL, DatabaseUrl, clock_from_env, fail, o
 from meterly.cli.output import on_terminal, say, show_table
 from meterly.config import parse_instant
 from meterly.domain.money import currency, from_minor
-from meterly.services import billing
-from meterly.services.clock import Clock
+from meterly.services import runs
+from meterly.services.common import Clock
 from meterly.store.uow import Database
 
 # The run's wall time includes start-up: the progress bar (rich.progress) and the webhook
@@ -40,7 +40,7 @@ def bill(
     except ValueError:
         fail(f"--as-of {as_of!r} is not an ISO 8601 instant")
     with open_database(database_url) as database, _progress_bar() as advance:
-        report = billing.run(
+        report = runs.run(
             database, as_of=instant, clock=clock, organization_id=organization, on_progress=advance
         )
     rows = [
@@ -99,7 +99,7 @@ def worker(
         delivery = _webhook_loop(database, clock, stop)
         spend = _spend_loop(database, clock, stop)
         while not stop.is_set():
-            report = billing.run(database, as_of=clock.now(), clock=clock)
+            report = runs.run(database, as_of=clock.now(), clock=clock)
             if report.invoices or report.errors:
                 issued, failed = len(report.invoices), len(report.errors)
                 say(f"{clock.now().isoformat()}: {issued} invoices, {failed} errors")
@@ -117,7 +117,7 @@ SPEND_INTERVAL = 15.0
 
 def _spend_loop(database: Database, clock: Clock, stop: threading.Event) -> threading.Thread:
     """Thresholds and alerts every few seconds: usage is watched within a minute at most."""
-    from meterly.services import spend
+    from meterly.services.spend_control import spend
 
     def loop() -> None:
         while not stop.wait(SPEND_INTERVAL):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from meterly.config import DEFAULT_DATABASE_URL, Settings
 from meterly.domain.errors import DomainError, NotFound, ValidationFailed
-from meterly.services.clock import Clock, clock_for
+from meterly.services.common import Clock, clock_for
 from meterly.store.engine import create_engine
 from meterly.store.uow import Database
 

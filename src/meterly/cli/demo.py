@@ -18,7 +18,7 @@ from meterly.cli.db import upgrade_schema
 from meterly.cli.output import say, show_fields
 from meterly.config import DEFAULT_DATABASE_URL
 from meterly.services import demo as demo_service
-from meterly.services import portal
+from meterly.services.analytics import portal
 
 Customers = Annotated[int, typer.Option(min=1, max=5000, help="How many customers to create.")]
 Months = Annotated[int, typer.Option(min=1, max=24, help="Months of history to bill.")]

@@ -9,7 +9,7 @@ import typer
 from meterly.cli.common import DatabaseUrl, clock_from_env, unit_of_work
 from meterly.cli.output import say, show_fields, show_table, timestamp
 from meterly.config import DEFAULT_DATABASE_URL
-from meterly.services import organizations as orgs
+from meterly.services.accounts import organizations as orgs
 
 app = typer.Typer(help="Issue, list and revoke API keys.", no_args_is_help=True)
 

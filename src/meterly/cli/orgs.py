@@ -16,7 +16,7 @@ from meterly.cli.common import (
 from meterly.cli.output import show_fields, show_table, timestamp
 from meterly.config import DEFAULT_DATABASE_URL
 from meterly.domain.money import is_currency
-from meterly.services import organizations as orgs
+from meterly.services.accounts import organizations as orgs
 
 app = typer.Typer(help="Create and list organizations.", no_args_is_help=True)
 

@@ -13,7 +13,7 @@ from meterly.cli.db import upgrade_schema
 from meterly.cli.output import say, show_fields
 from meterly.cli.serve import Host, Port, display_host, run_server
 from meterly.config import DEFAULT_DATABASE_URL
-from meterly.services import organizations as orgs
+from meterly.services.accounts import organizations as orgs
 
 DEMO_NAME = "Demo"
 

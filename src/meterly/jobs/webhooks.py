@@ -42,8 +42,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from meterly.config import Settings
-from meterly.services import signing_keys
-from meterly.services.clock import Clock
+from meterly.services.accounts import signing_keys
+from meterly.services.common import Clock
 from meterly.store.tables import (
     BillableMetricRow,
     Customer,

@@ -2,7 +2,7 @@
 
 `seed` builds it through the same services the API uses (metrics, plans, customers,
 subscriptions), appends the events in bulk through the event store, then bills every
-closed month with `billing.run`, marks most older invoices paid and the rest overdue,
+closed month with `runs.run`, marks most older invoices paid and the rest overdue,
 so the dashboard and the portal have something to show at once.
 """
 
@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from meterly.services import billable_metrics as metrics
-from meterly.services import billing, plans
-from meterly.services import customers as customer_service
-from meterly.services import invoices as invoice_service
+from meterly.services import runs
 from meterly.services import subscriptions as subscription_service
-from meterly.services.clock import Clock, FrozenClock
-from meterly.services.ids import new_id
-from meterly.services.organizations import create_organization
+from meterly.services.accounts import create_organization
+from meterly.services.accounts import customers as customer_service
+from meterly.services.billing import invoices as invoice_service
+from meterly.services.catalog import billable_metrics as metrics
+from meterly.services.catalog import plans
+from meterly.services.common import Clock, FrozenClock, new_id
 from meterly.store import bulk_events
 from meterly.store.tables import Invoice, Organization
 from meterly.store.uow import Database
@@ -327,7 +327,7 @@ def seed(
     boundary = _add_month(start)
     while boundary <= now:
         moment = boundary + timedelta(hours=1)
-        billing.run(database, as_of=moment, clock=FrozenClock(moment), organization_id=org_id)
+        runs.run(database, as_of=moment, clock=FrozenClock(moment), organization_id=org_id)
         say(f"billed {boundary:%Y-%m}")
         boundary = _add_month(boundary)
     invoices = _settle(database, org_id=org_id, rng=rng, now=now)

@@ -9,7 +9,7 @@ every request's aggregates side by side, each over the rows its own conditions p
 
 The results are those of `usage_queries.aggregate_subscription_usage` for each
 subscription on its own: the same per-row SQL expressions, the same filters and time
-bounds, the same assembly (`usage_queries._result`), only grouped by subscription.
+bounds, the same assembly (`usage_queries.results._result`), only grouped by subscription.
 The ordered rows that prorated sums and per-event values need are streamed in (subscription,
 request) order and turned into results one group at a time, so memory holds one group of
 rows, not the batch's events.
@@ -30,13 +30,9 @@ from sqlalchemy import ColumnElement, Connection
 
 from meterly.domain.aggregation import AggregationResult
 from meterly.store.tables import events
-from meterly.store.usage_queries import (
-    UsageRequest,
-    _Properties,
-    _result,
-    aggregate_values,
-    request_conditions,
-)
+from meterly.store.usage_queries import UsageRequest, aggregate_values, request_conditions
+from meterly.store.usage_queries.properties import _Properties
+from meterly.store.usage_queries.results import _result
 
 # Rows of one fetch, streamed from the server in chunks of this many.
 _STREAM_CHUNK = 2_000
@@ -92,7 +88,7 @@ def _selection(
     lower: datetime | None,
     upper: datetime | None,
 ) -> ColumnElement[bool]:
-    """`usage_queries._selection` for a batch: the same bounds, filters and exclusions."""
+    """`usage_queries.conditions._selection` for a batch: the same bounds, filters, exclusions."""
     t = props.table
     return sa.and_(
         t.c.organization_id == organization_id,

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from meterly.api.app import create_app as create_api_app
 from meterly.config import Settings
-from meterly.services.clock import Clock
+from meterly.services.common import Clock
 from meterly.store.uow import Database
 from meterly.web import install_web
 

@@ -20,7 +20,7 @@ from fastapi import Request
 from sqlalchemy import select
 
 from meterly.api.http import clock, database, settings
-from meterly.services.organizations import authenticate, hash_secret
+from meterly.services.accounts import authenticate, hash_secret
 from meterly.store.tables import ApiKey, Organization
 
 COOKIE = "meterly_session"

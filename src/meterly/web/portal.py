@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from meterly.api.http import clock, ok, settings, unit_of_work
 from meterly.api.schemas.usage import customer_usage
 from meterly.domain.errors import NotAllowed, NotFound
-from meterly.services import portal
+from meterly.services.analytics import portal
 from meterly.store.tables import Customer, Invoice
 from meterly.web.links import invoice_pdf_url
 from meterly.web.templating import render

@@ -19,7 +19,7 @@ from meterly.api.http import (
     unit_of_work,
 )
 from meterly.api.schemas.add_ons import AddOnIn, add_on
-from meterly.services import add_ons
+from meterly.services.catalog import add_ons
 from meterly.store.tables_coupons import AddOnRow
 
 router = APIRouter(prefix="/add_ons", tags=["add_ons"])

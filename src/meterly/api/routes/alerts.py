@@ -29,9 +29,9 @@ from meterly.api.http import (
     unit_of_work,
 )
 from meterly.api.schemas.alerts import AlertIn, alert, lifetime_usage
-from meterly.services import alerts as alert_service
-from meterly.services import progressive_billing as progressive
 from meterly.services import subscriptions as subs
+from meterly.services.spend_control import alerts as alert_service
+from meterly.services.spend_control import progressive_billing as progressive
 from meterly.store.tables import Subscription
 
 router = APIRouter(prefix="/subscriptions", tags=["alerts"])
@@ -54,7 +54,7 @@ def _of_subscription(org: str, external_id: str) -> Owner:
 
 def _of_wallet(org: str, external_customer_id: str, wallet_code: str) -> Owner:
     def owner(session: Session) -> dict[str, str]:
-        from meterly.services import wallets
+        from meterly.services.credits import wallets
 
         wallet = wallets.find_by_code(
             session,

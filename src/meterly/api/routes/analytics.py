@@ -12,7 +12,7 @@ from meterly.api.http import clock, ok, organization_id, unit_of_work
 from meterly.api.schemas import analytics as schema
 from meterly.domain.errors import ValidationFailed
 from meterly.domain.money import is_currency
-from meterly.services import analytics
+from meterly.services.analytics import revenue as analytics
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 

@@ -18,7 +18,7 @@ from meterly.api.http import (
     unit_of_work,
 )
 from meterly.api.schemas.billable_metrics import BillableMetricIn, billable_metric
-from meterly.services import billable_metrics as metrics
+from meterly.services.catalog import billable_metrics as metrics
 
 router = APIRouter(prefix="/billable_metrics", tags=["billable_metrics"])
 

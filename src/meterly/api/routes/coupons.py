@@ -20,8 +20,8 @@ from meterly.api.http import (
     unit_of_work,
 )
 from meterly.api.schemas.coupons import AppliedCouponIn, CouponIn, applied_coupon, coupon
-from meterly.services import coupons
-from meterly.services import customers as customer_service
+from meterly.services.accounts import customers as customer_service
+from meterly.services.credits import coupons
 from meterly.store.tables import Customer
 from meterly.store.tables_coupons import AppliedCouponRow, CouponRow
 

@@ -32,8 +32,9 @@ from meterly.api.schemas.credit_notes import (
 )
 from meterly.config import Settings
 from meterly.domain.errors import NotFound, ValidationFailed
-from meterly.services import credit_notes as notes
-from meterly.services import customers as customer_service
+from meterly.services.accounts import customers as customer_service
+from meterly.services.credits import credit_notes as notes
+from meterly.services.documents import credit_note_pdf as note_documents
 from meterly.store.tables_credit_notes import CreditNote
 
 router = APIRouter(prefix="/credit_notes", tags=["credit_notes"])
@@ -180,8 +181,8 @@ def download(
     """The PDF is generated on first download; the answer carries its `file_url`."""
     with unit_of_work(request) as session:
         row = _find(session, org, credit_note_id)
-        if notes.stored_pdf(row) is None:
-            notes.generate_pdf(session, note=row, clock=clock(request))
+        if note_documents.stored_pdf(row) is None:
+            note_documents.generate_pdf(session, note=row, clock=clock(request))
         return envelope("credit_note", render(request, session, row))
 
 
@@ -259,9 +260,9 @@ def credit_note_pdf(credit_note_id: str, request: Request) -> Response:
         row = session.get(CreditNote, credit_note_id)
         if row is None:
             raise NotFound("credit_note")
-        path = notes.stored_pdf(row)
+        path = note_documents.stored_pdf(row)
         if path is None:
-            path = notes.generate_pdf(session, note=row, clock=clock(request))
+            path = note_documents.generate_pdf(session, note=row, clock=clock(request))
         filename = f"credit-note-{row.number}.pdf"
     return Response(
         path.read_bytes(),

@@ -21,8 +21,7 @@ from meterly.api.http import (
     unit_of_work,
 )
 from meterly.api.schemas.customers import CustomerIn, customer
-from meterly.services import customers
-from meterly.services.organizations import find_organization
+from meterly.services.accounts import customers, find_organization
 from meterly.store.tables import Customer, Tax
 
 router = APIRouter(prefix="/customers", tags=["customers"])
@@ -98,7 +97,7 @@ def customer_invoices(
     external_id: str, request: Request, org: str = Depends(organization_id)
 ) -> Response:
     from meterly.api.schemas.invoices import invoice
-    from meterly.services import invoices
+    from meterly.services.billing import invoices
 
     page, per_page = page_params(request)
     with unit_of_work(request) as session:

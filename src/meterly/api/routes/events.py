@@ -20,7 +20,7 @@ from meterly.api.http import (
 from meterly.api.schemas.events import event
 from meterly.config import parse_instant
 from meterly.domain.errors import ValidationFailed
-from meterly.services import ingest
+from meterly.services.metering import ingest
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -35,7 +35,7 @@ def estimate_fees(
 ) -> Response:
     """What a pay-in-advance event would cost, computed as the billing run will (not stored)."""
     from meterly.api.schemas.fees import fee as fee_body
-    from meterly.services import advance
+    from meterly.services.billing import advance
 
     raw = root(body, "event")
     with unit_of_work(request) as session:

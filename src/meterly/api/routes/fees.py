@@ -21,7 +21,7 @@ from meterly.api.http import (
 from meterly.api.schemas.fees import FeeIn, fee
 from meterly.config import parse_instant
 from meterly.domain.errors import ValidationFailed
-from meterly.services import invoices as invoice_service
+from meterly.services.billing import invoices as invoice_service
 
 router = APIRouter(prefix="/fees", tags=["fees"])
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from meterly.api.http import clock, settings, unit_of_work
 from meterly.api.schemas.invoices import verify_token
 from meterly.domain.errors import NotFound
-from meterly.services import documents
+from meterly.services.documents import invoice_pdf as documents
 from meterly.store.tables import Invoice
 
 router = APIRouter(prefix="/files", tags=["files"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from datetime import date
 from typing import Any
 
@@ -31,8 +30,9 @@ from meterly.api.schemas.invoices import (
     usage_period,
 )
 from meterly.domain.errors import NotAllowed, NotFound, ValidationFailed
-from meterly.services import documents
-from meterly.services import invoices as invoice_service
+from meterly.services import billing
+from meterly.services.billing import invoices as invoice_service
+from meterly.services.documents import invoice_pdf as documents
 from meterly.store.tables import Invoice
 
 router = APIRouter(prefix="/invoices", tags=["invoices"])
@@ -52,27 +52,15 @@ def _find(session: Session, org: str, invoice_id: str) -> Invoice:
     return invoice_service.find(session, organization_id=org, invoice_id=invoice_id)
 
 
-def _billing_step(name: str) -> Any:
-    """A billing-engine entry point (`refresh_draft`, `recompute_totals`), if it exists."""
-    billing = importlib.import_module("meterly.services.billing")
-    return getattr(billing, name, None)
-
-
 def _refresh(session: Session, row: Invoice, request: Request) -> None:
-    refresh = _billing_step("refresh_draft")
-    if refresh is not None:
-        refresh(session, invoice=row, clock=clock(request))
-        session.flush()
-        session.refresh(row)
+    billing.refresh_draft(session, invoice=row, clock=clock(request))
+    session.flush()
+    session.refresh(row)
 
 
 def _finalize(session: Session, row: Invoice, request: Request) -> None:
     """The billing engine re-runs the waterfall (consuming credits) before numbering."""
-    step = _billing_step("finalize")
-    if step is not None:
-        step(session, invoice=row, clock=clock(request))
-    else:
-        invoice_service.finalize(session, invoice=row, clock=clock(request))
+    billing.finalize(session, invoice=row, clock=clock(request))
 
 
 def _date_param(request: Request, name: str) -> date | None:

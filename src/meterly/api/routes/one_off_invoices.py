@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from meterly.api.http import Payload, clock, envelope, json_body, organization_id, parse, root
 from meterly.api.http import unit_of_work as uow
 from meterly.api.schemas.invoices import invoice
-from meterly.services import one_off_invoices
+from meterly.services.billing import one_off_invoices
 
 router = APIRouter(prefix="/invoices", tags=["invoices"])
 

@@ -17,7 +17,7 @@ from meterly.api.http import (
     unit_of_work,
 )
 from meterly.api.schemas.organizations import OrganizationIn, organization
-from meterly.services import organizations as orgs
+from meterly.services.accounts import organizations as orgs
 
 router = APIRouter(prefix="/organizations", tags=["organizations"])
 

@@ -33,8 +33,8 @@ from meterly.api.schemas.plans import (
     plan_payload,
     tax_codes_of,
 )
-from meterly.services import plans
-from meterly.services import taxes as taxes_service
+from meterly.services.catalog import plans
+from meterly.services.catalog import taxes as taxes_service
 from meterly.store.tables import Charge
 
 router = APIRouter(prefix="/plans", tags=["plans"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from meterly.api.http import clock, envelope, organization_id, settings, unit_of_work
-from meterly.services import portal
+from meterly.services.analytics import portal
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 

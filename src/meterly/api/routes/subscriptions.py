@@ -21,7 +21,7 @@ from meterly.api.http import (
 )
 from meterly.api.schemas.subscriptions import SubscriptionIn, subscription
 from meterly.services import subscriptions as subs
-from meterly.services.clock import Clock
+from meterly.services.common import Clock
 from meterly.store.tables import Plan, Subscription
 
 router = APIRouter(prefix="/subscriptions", tags=["subscriptions"])

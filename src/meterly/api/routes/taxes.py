@@ -18,7 +18,7 @@ from meterly.api.http import (
     unit_of_work,
 )
 from meterly.api.schemas.taxes import TaxIn, tax
-from meterly.services import taxes
+from meterly.services.catalog import taxes
 
 router = APIRouter(prefix="/taxes", tags=["taxes"])
 

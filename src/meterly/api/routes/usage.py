@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from meterly.api.http import clock, envelope, organization_id, unit_of_work
 from meterly.api.schemas.usage import customer_usage
 from meterly.domain.errors import ValidationFailed
-from meterly.services import usage as usage_service
+from meterly.services.metering import usage as usage_service
 
 router = APIRouter(prefix="/customers", tags=["usage"])
 

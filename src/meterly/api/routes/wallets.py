@@ -30,7 +30,7 @@ from meterly.api.schemas.wallets import (
 )
 from meterly.domain.errors import NotAllowed
 from meterly.domain.wallets import OngoingBalance
-from meterly.services import wallets as service
+from meterly.services.credits import wallets as service
 from meterly.store.tables_wallets import Wallet
 
 router = APIRouter(tags=["wallets"])

@@ -19,7 +19,7 @@ from meterly.api.http import (
     unit_of_work,
 )
 from meterly.api.schemas.webhooks import WebhookEndpointIn, webhook, webhook_endpoint
-from meterly.services import webhooks as service
+from meterly.services.notifications import webhooks as service
 
 router = APIRouter(tags=["webhooks"])
 
@@ -86,7 +86,7 @@ def destroy(lago_id: str, request: Request, org: str = Depends(organization_id))
 @router.get("/webhooks/public_key")
 def public_key(request: Request, _: str = Depends(organization_id)) -> Response:
     """The public key that verifies JWT-signed webhooks (Base64 of its PEM, as Lago)."""
-    from meterly.services import signing_keys
+    from meterly.services.accounts import signing_keys
 
     with unit_of_work(request) as session:
         key = signing_keys.webhook_public_key_b64(session, clock=clock(request))

@@ -7,7 +7,7 @@ from typing import Any
 
 from meterly.api.http import Payload
 from meterly.api.wire import dec, iso
-from meterly.services.coupons import remaining_amount_cents
+from meterly.services.credits import remaining_amount_cents
 from meterly.store.tables import Customer, Invoice
 from meterly.store.tables_coupons import AppliedCouponRow, CouponCredit, CouponRow
 

@@ -14,7 +14,7 @@ from meterly.api.schemas.fees import applied_tax_id
 from meterly.api.schemas.fees import fee as fee_body
 from meterly.api.wire import dec, iso, iso_date
 from meterly.domain.credit_notes import CreditNoteEstimate
-from meterly.services.credit_notes import applied_taxes_rows
+from meterly.services.credits import applied_taxes_rows
 from meterly.store.tables import Customer, Fee, Invoice, Organization, Tax
 from meterly.store.tables_credit_notes import CreditNote
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from meterly.api.http import Payload
 from meterly.api.wire import iso
-from meterly.services.customers import PROFILE_FIELDS
+from meterly.services.accounts import customers
 from meterly.store.tables import Customer, Organization, Tax
 
 _ADDRESS_KEYS = ("address_line1", "address_line2", "city", "zipcode", "state", "country")
@@ -58,7 +58,7 @@ def customer(row: Customer, org: Organization, taxes: list[Tax] | None = None) -
         "name": row.name,
         **{
             k: profile.get(k)
-            for k in PROFILE_FIELDS
+            for k in customers.PROFILE_FIELDS
             if k not in ("shipping_address", "account_type", "billing_entity_code")
         },
         "sequential_id": row.sequential_id,

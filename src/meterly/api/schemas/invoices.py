@@ -16,8 +16,8 @@ from meterly.api.schemas.fees import applied_tax_id, fee
 from meterly.api.schemas.subscriptions import subscription as subscription_body
 from meterly.api.wire import dec, iso, iso_date
 from meterly.config import Settings
-from meterly.services import invoices as invoice_service
-from meterly.services.credit_notes import offsetted_amount_cents
+from meterly.services.billing import invoices as invoice_service
+from meterly.services.credits import offsetted_amount_cents
 from meterly.store.tables import (
     Charge,
     ChargeFilter,

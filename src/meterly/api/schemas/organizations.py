@@ -6,7 +6,7 @@ from typing import Any
 
 from meterly.api.http import Payload
 from meterly.api.wire import iso
-from meterly.services.organizations import ORGANIZATION_PROFILE_FIELDS
+from meterly.services.accounts import ORGANIZATION_PROFILE_FIELDS
 from meterly.store.tables import Organization
 
 

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from meterly.api.http import Payload
 from meterly.api.schemas.taxes import tax
 from meterly.api.wire import iso
-from meterly.services import plans as plans_service
-from meterly.services import taxes as taxes_service
+from meterly.services.catalog import plans as plans_service
+from meterly.services.catalog import taxes as taxes_service
 from meterly.store.tables import Charge, ChargeFilter, Plan, Tax
 
 # --- requests ------------------------------------------------------------------------

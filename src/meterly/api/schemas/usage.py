@@ -7,7 +7,7 @@ from typing import Any
 
 from meterly.api.wire import dec, iso, iso_date
 from meterly.domain.money import Currency
-from meterly.services.usage import BucketUsage, ChargeUsage, SubscriptionUsage, project_bucket
+from meterly.services.metering import BucketUsage, ChargeUsage, SubscriptionUsage, project_bucket
 
 
 def _filter_row(bucket: BucketUsage, projection: tuple[Decimal, int] | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from meterly.api.wire import dec, iso
 from meterly.domain.errors import ValidationFailed
 from meterly.domain.money import to_decimal
 from meterly.domain.wallets import AppliesTo, OngoingBalance
-from meterly.services import wallets as service
+from meterly.services.credits import wallets as service
 from meterly.store.tables import Customer
 from meterly.store.tables_wallets import (
     RecurringTransactionRule,

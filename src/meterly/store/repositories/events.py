@@ -1,4 +1,4 @@
-"""Every SQL statement on the events table (usage aggregations live in store/usage_queries.py)."""
+"""Every SQL statement on the events table (usage aggregations live in store/usage_queries/)."""
 
 from __future__ import annotations
 

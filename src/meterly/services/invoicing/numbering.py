@@ -1,0 +1,108 @@
+"""Invoice numbering and finalization: a draft becomes a numbered, finalized invoice.
+
+Shared by every kind of invoice (subscription, one-off, progressive, and the credit
+invoices of wallet top-ups), so it sits below the capabilities that issue them.
+Document counters (invoice and credit-note numbers) are kept here too.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import update as sql_update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from meterly.domain.errors import NotAllowed, NotFound
+from meterly.services.common import Clock
+from meterly.services.notifications import enqueue
+from meterly.store.tables import (
+    Customer,
+    DocumentSequence,
+    Invoice,
+    Organization,
+)
+
+HIDDEN_STATUSES = ("deleted", "generating")
+
+
+# --- webhooks ------------------------------------------------------------------------
+
+
+def enqueue_webhook(session: Session, *, invoice: Invoice, webhook_type: str, clock: Clock) -> None:
+    """Write an outbox row announcing `webhook_type` for the invoice, when webhooks exist."""
+    enqueue(session, invoice.organization_id, webhook_type, "invoice", invoice.id, clock)
+
+
+# --- finalize --------------------------------------------------------------------------
+
+
+def finalize(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
+    """A draft becomes a numbered, finalized invoice (`invoice.created`)."""
+    if invoice.status in ("finalized", "voided") or invoice.status in HIDDEN_STATUSES:
+        raise NotAllowed("invalid_status", f"invoice is {invoice.status}")
+    org = session.get(Organization, invoice.organization_id)
+    customer = session.get(Customer, invoice.customer_id)
+    if org is None or customer is None:
+        raise NotFound("invoice")
+    now = clock.now()
+    # The counter touches no invoice: the invoice's pending changes (its totals) are
+    # written with its number below, in one UPDATE.
+    with session.no_autoflush:
+        if org.document_numbering == "per_organization":
+            month = invoice.issuing_date.strftime("%Y%m")
+            n = next_sequence(session, organization_id=org.id, scope=f"org:{month}")
+            invoice.number = f"{org.document_number_prefix}-{month}-{n:03d}"
+        else:
+            n = next_sequence(session, organization_id=org.id, scope=f"customer:{customer.id}")
+            invoice.number = f"{org.document_number_prefix}-{customer.sequential_id:03d}-{n:03d}"
+    invoice.sequential_id = n
+    invoice.status = "finalized"
+    invoice.finalized_at = now
+    invoice.finalize_at = None
+    invoice.updated_at = now
+    if invoice.total_amount_cents == 0:
+        invoice.payment_status = "succeeded"
+    session.flush()
+    # One-off invoices announce themselves as invoice.one_off_created instead (Lago).
+    if invoice.invoice_type != "one_off":
+        enqueue_webhook(session, invoice=invoice, webhook_type="invoice.created", clock=clock)
+    return invoice
+
+
+def next_sequence(session: Session, *, organization_id: str, scope: str) -> int:
+    """Bump one document counter and return its new value, safe under concurrency.
+
+    PostgreSQL and SQLite: one upsert, `INSERT ... ON CONFLICT DO UPDATE SET last_value =
+    last_value + 1 RETURNING last_value`. On PostgreSQL the conflicting row is locked and
+    updated in its latest committed version, so concurrent transactions queue on it and
+    each sees the value its predecessor committed; SQLite serialises writers.
+    """
+    dialect = session.get_bind().dialect.name
+    values = {"organization_id": organization_id, "scope": scope, "last_value": 1}
+    if dialect in ("postgresql", "sqlite"):
+        insert = (postgresql if dialect == "postgresql" else sqlite).insert(DocumentSequence)
+        statement = (
+            insert.values(values)
+            .on_conflict_do_update(
+                index_elements=[DocumentSequence.organization_id, DocumentSequence.scope],
+                set_={"last_value": DocumentSequence.last_value + 1},
+            )
+            .returning(DocumentSequence.last_value)
+        )
+        return int(session.execute(statement).scalar_one())
+    exists = session.get(  # pragma: no cover - other backends
+        DocumentSequence, (organization_id, scope), with_for_update=True
+    )
+    if exists is None:  # pragma: no cover
+        session.add(DocumentSequence(**{**values, "last_value": 0}))
+        session.flush()
+    value = session.execute(  # pragma: no cover
+        sql_update(DocumentSequence)
+        .where(
+            DocumentSequence.organization_id == organization_id,
+            DocumentSequence.scope == scope,
+        )
+        .values(last_value=DocumentSequence.last_value + 1)
+        .returning(DocumentSequence.last_value)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    return int(value)

@@ -1,0 +1,33 @@
+"""Metering: events in (validation, the batched event writer) and usage out (aggregated
+and priced per charge for a window, cached for current usage)."""
+
+from meterly.services.metering import event_writer, ingest, usage, usage_cache
+from meterly.services.metering.event_writer import EventWriter
+from meterly.services.metering.usage import (
+    BucketUsage,
+    ChargeUsage,
+    SubscriptionUsage,
+    chain_start,
+    charge_requests,
+    charges_window,
+    compute_usage,
+    price_bucket,
+    project_bucket,
+)
+
+__all__ = [
+    "BucketUsage",
+    "ChargeUsage",
+    "EventWriter",
+    "SubscriptionUsage",
+    "chain_start",
+    "charge_requests",
+    "charges_window",
+    "compute_usage",
+    "event_writer",
+    "ingest",
+    "price_bucket",
+    "project_bucket",
+    "usage",
+    "usage_cache",
+]

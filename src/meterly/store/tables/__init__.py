@@ -1,0 +1,66 @@
+"""Every table of Meterly. Business objects are ORM-mapped; events stay Core for speed.
+
+Each module holds the tables of one area and imports only `base` (and `catalog`, for the
+plan a subscription points at), so the modules form no import cycle. Importing this
+package imports every area, which puts every table on `metadata` (Alembic autogenerate,
+`create_all`) and every class in `Base`'s registry (relationship strings resolve there)
+whatever module a caller imported first; every name is re-exported here.
+"""
+
+from meterly.store.tables.base import NOT_DELETED, UUID, Base, Json, _live_unique, metadata
+from meterly.store.tables.catalog import BillableMetricRow, Charge, ChargeFilter, Plan, Tax
+from meterly.store.tables.coupons import AddOnRow, AppliedCouponRow, CouponCredit, CouponRow
+from meterly.store.tables.credit_notes import CreditNote, CreditNoteItem
+from meterly.store.tables.customers import Customer, Subscription
+from meterly.store.tables.event_log import events
+from meterly.store.tables.invoices import DocumentSequence, Fee, Invoice, InvoiceSubscription
+from meterly.store.tables.signing_keys import SigningKey
+from meterly.store.tables.spend import Alert, LifetimeUsage, TriggeredAlert, UsageThresholdCrossing
+from meterly.store.tables.tenancy import ApiKey, Organization
+from meterly.store.tables.wallets import (
+    RecurringTransactionRule,
+    Wallet,
+    WalletTransaction,
+    WalletTransactionConsumption,
+)
+from meterly.store.tables.webhooks import Webhook, WebhookEndpoint
+
+__all__ = [
+    "NOT_DELETED",
+    "UUID",
+    "AddOnRow",
+    "Alert",
+    "ApiKey",
+    "AppliedCouponRow",
+    "Base",
+    "BillableMetricRow",
+    "Charge",
+    "ChargeFilter",
+    "CouponCredit",
+    "CouponRow",
+    "CreditNote",
+    "CreditNoteItem",
+    "Customer",
+    "DocumentSequence",
+    "Fee",
+    "Invoice",
+    "InvoiceSubscription",
+    "Json",
+    "LifetimeUsage",
+    "Organization",
+    "Plan",
+    "RecurringTransactionRule",
+    "SigningKey",
+    "Subscription",
+    "Tax",
+    "TriggeredAlert",
+    "UsageThresholdCrossing",
+    "Wallet",
+    "WalletTransaction",
+    "WalletTransactionConsumption",
+    "Webhook",
+    "WebhookEndpoint",
+    "_live_unique",
+    "events",
+    "metadata",
+]
