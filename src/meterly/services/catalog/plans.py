@@ -1,4 +1,10 @@
-"""Plans, their usage charges and the charges' filters: the price list of a subscription."""
+"""Plans: the price list of a subscription (interval, amount, trial, minimum commitment,
+progressive-billing thresholds, taxes, metadata) and the plan-level create and update that
+carry the plan's charges along.
+
+A plan's charges are in `charges`, their filters in `charge_filters`; both are re-exported
+here, so callers reach the whole price list through `plans`.
+"""
 
 from __future__ import annotations
 
@@ -13,38 +19,27 @@ from sqlalchemy.orm import Session
 
 from meterly.domain.errors import NotFound, ValidationFailed
 from meterly.domain.money import is_currency
-from meterly.domain.pricing import charge_model as parse_charge_model
-from meterly.domain.pricing import normalized_properties, parse_properties
-from meterly.domain.pricing.models import ChargeModel
+from meterly.services.catalog.charge_filters import ALL_FILTER_VALUES as ALL_FILTER_VALUES
+from meterly.services.catalog.charge_filters import FilterInput as FilterInput
+from meterly.services.catalog.charge_filters import create_filter as create_filter
+from meterly.services.catalog.charge_filters import delete_filter as delete_filter
+from meterly.services.catalog.charge_filters import find_filter as find_filter
+from meterly.services.catalog.charge_filters import list_filters_page as list_filters_page
+from meterly.services.catalog.charge_filters import update_filter as update_filter
+from meterly.services.catalog.charges import ChargeInput as ChargeInput
+from meterly.services.catalog.charges import add_charge, live_codes, replace_charges
+from meterly.services.catalog.charges import charges_for_billing as charges_for_billing
+from meterly.services.catalog.charges import create_charge as create_charge
+from meterly.services.catalog.charges import delete_charge as delete_charge
+from meterly.services.catalog.charges import find_charge as find_charge
+from meterly.services.catalog.charges import list_charges_page as list_charges_page
+from meterly.services.catalog.charges import update_charge as update_charge
 from meterly.services.catalog.taxes import taxes_by_codes
 from meterly.services.common import Clock, new_id
-from meterly.store.tables import BillableMetricRow, Charge, ChargeFilter, Plan, Subscription
+from meterly.store.tables import Plan, Subscription
 
 INTERVALS = ("weekly", "monthly", "quarterly", "semiannual", "yearly")
 _MONTHLY_CHARGES_INTERVALS = {"yearly", "semiannual"}
-ALL_FILTER_VALUES = "__ALL_FILTER_VALUES__"
-
-# Lago: which metrics and models each charge option is compatible with.
-_PAY_IN_ADVANCE_AGGREGATIONS = {"count_agg", "sum_agg", "unique_count_agg", "custom_agg"}
-_PRORATED_MODELS = {ChargeModel.STANDARD, ChargeModel.GRADUATED, ChargeModel.VOLUME}
-_NOT_WITH_LATEST = {ChargeModel.PERCENTAGE, ChargeModel.GRADUATED_PERCENTAGE}
-_REGROUP_VALUES = {"invoice"}
-
-# Lago's BuildDefaultPropertiesService: what a charge sent without properties gets.
-_OPEN_RANGE = {"from_value": 0, "to_value": None, "per_unit_amount": "0", "flat_amount": "0"}
-_DEFAULT_PROPERTIES: dict[ChargeModel, dict[str, Any]] = {
-    ChargeModel.STANDARD: {"amount": "0"},
-    ChargeModel.GRADUATED: {"graduated_ranges": [_OPEN_RANGE]},
-    ChargeModel.GRADUATED_PERCENTAGE: {
-        "graduated_percentage_ranges": [
-            {"from_value": 0, "to_value": None, "rate": "0", "flat_amount": "0"}
-        ]
-    },
-    ChargeModel.VOLUME: {"volume_ranges": [_OPEN_RANGE]},
-    ChargeModel.PACKAGE: {"amount": "0", "package_size": 1, "free_units": 0},
-    ChargeModel.PERCENTAGE: {"rate": "0"},
-    ChargeModel.DYNAMIC: {},
-}
 
 # Fields the plan keeps once subscriptions use it (Lago: name, display, amount, taxes...).
 _LOCKED_WHEN_ATTACHED = (
@@ -58,34 +53,6 @@ _LOCKED_WHEN_ATTACHED = (
 
 
 # --- inputs ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FilterInput:
-    invoice_display_name: str | None = None
-    properties: dict[str, Any] | None = None
-    values: dict[str, list[str]] | None = None
-    sent: frozenset[str] = field(default_factory=frozenset)
-
-
-@dataclass(frozen=True, slots=True)
-class ChargeInput:
-    """A charge in a plan body or on the charges endpoint; None means "not sent"."""
-
-    id: str | None = None
-    billable_metric_id: str | None = None
-    code: str | None = None
-    charge_model: str | None = None
-    invoice_display_name: str | None = None
-    pay_in_advance: bool | None = None
-    prorated: bool | None = None
-    invoiceable: bool | None = None
-    regroup_paid_fees: str | None = None
-    min_amount_cents: int | None = None
-    properties: dict[str, Any] | None = None
-    filters: tuple[FilterInput, ...] | None = None
-    tax_codes: tuple[str, ...] | None = None
-    sent: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,11 +157,11 @@ def create(session: Session, *, organization_id: str, data: PlanInput, clock: Cl
     session.add(row)
     session.flush()
     for position, charge_data in enumerate(data.charges or ()):
-        _create_charge(
+        add_charge(
             session,
             plan=row,
             data=charge_data,
-            taken=_live_codes(row),
+            taken=live_codes(row),
             position=position,
             now=now,
             metric_resource="billable_metrics",
@@ -214,7 +181,7 @@ def update(session: Session, *, row: Plan, data: PlanInput, clock: Clock) -> Pla
     row.updated_at = now
     session.flush()
     if data.charges is not None:
-        _replace_charges(session, plan=row, charges=data.charges, now=now)
+        replace_charges(session, plan=row, charges=data.charges, now=now)
     return _fresh(session, row)
 
 
@@ -399,439 +366,3 @@ def _check_metadata(metadata: Mapping[str, Any]) -> None:
     for key, value in metadata.items():
         if not isinstance(key, str) or not key or isinstance(value, dict | list):
             raise ValidationFailed.field("metadata", "value_is_invalid")
-
-
-# --- charges -----------------------------------------------------------------------
-
-
-def charges_for_billing(session: Session, plan_id: str) -> list[Charge]:
-    """The plan's live charges, in order, with their metric and live filters loaded."""
-    rows = session.scalars(
-        select(Charge)
-        .where(Charge.plan_id == plan_id, Charge.deleted_at.is_(None))
-        .order_by(Charge.position, Charge.created_at)
-    )
-    return list(rows)
-
-
-def find_charge(session: Session, *, plan: Plan, code: str) -> Charge:
-    row = session.scalar(
-        select(Charge).where(
-            Charge.plan_id == plan.id, Charge.code == code, Charge.deleted_at.is_(None)
-        )
-    )
-    if row is None:
-        raise NotFound("charge")
-    return row
-
-
-def list_charges_page(
-    session: Session, *, plan: Plan, page: int, per_page: int
-) -> tuple[list[Charge], int]:
-    where = (Charge.plan_id == plan.id, Charge.deleted_at.is_(None))
-    total = session.scalar(select(func.count()).select_from(Charge).where(*where)) or 0
-    rows = session.scalars(
-        select(Charge)
-        .where(*where)
-        .order_by(Charge.position, Charge.created_at, Charge.id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    )
-    return list(rows), total
-
-
-def create_charge(session: Session, *, plan: Plan, data: ChargeInput, clock: Clock) -> Charge:
-    live = list(plan.charges)
-    position = max((c.position for c in live), default=-1) + 1
-    charge = _create_charge(
-        session,
-        plan=plan,
-        data=data,
-        taken=_live_codes(plan),
-        position=position,
-        now=clock.now(),
-        metric_resource="billable_metric",
-    )
-    return _fresh_charge(session, charge)
-
-
-def update_charge(session: Session, *, charge: Charge, data: ChargeInput, clock: Clock) -> Charge:
-    plan = session.get_one(Plan, charge.plan_id)
-    taken = _live_codes(plan) - {charge.code}
-    _update_charge(session, charge=charge, data=data, taken=taken, now=clock.now())
-    return _fresh_charge(session, charge)
-
-
-def delete_charge(session: Session, *, charge: Charge, clock: Clock) -> Charge:
-    now = clock.now()
-    for item in charge.filters:
-        item.deleted_at = now
-    charge.deleted_at = now
-    session.flush()
-    return charge
-
-
-def _live_codes(plan: Plan) -> set[str]:
-    session = _session_of(plan)
-    return set(
-        session.scalars(
-            select(Charge.code).where(Charge.plan_id == plan.id, Charge.deleted_at.is_(None))
-        )
-    )
-
-
-def _session_of(row: object) -> Session:
-    session = Session.object_session(row)
-    assert session is not None, "a row outside a unit of work"
-    return session
-
-
-def _replace_charges(
-    session: Session, *, plan: Plan, charges: Sequence[ChargeInput], now: datetime
-) -> None:
-    """Lago's plan update: sent with an id -> updated, without -> created, absent -> deleted."""
-    existing = {c.id: c for c in session.scalars(_live_charges(plan.id))}
-    kept_ids = {c.id for c in charges if c.id}
-    unknown = kept_ids - set(existing)
-    if unknown:
-        raise NotFound("charge")
-    for charge in existing.values():
-        if charge.id not in kept_ids:
-            for item in charge.filters:
-                item.deleted_at = now
-            charge.deleted_at = now
-    session.flush()
-    taken: set[str] = set()
-    for position, data in enumerate(charges):
-        if data.id:
-            charge = existing[data.id]
-            _update_charge(session, charge=charge, data=data, taken=taken, now=now)
-            charge.position = position
-            taken.add(charge.code)
-    for position, data in enumerate(charges):
-        if not data.id:
-            created = _create_charge(
-                session,
-                plan=plan,
-                data=data,
-                taken=taken,
-                position=position,
-                now=now,
-                metric_resource="billable_metrics",
-            )
-            taken.add(created.code)
-
-
-def _live_charges(plan_id: str) -> Any:
-    return select(Charge).where(Charge.plan_id == plan_id, Charge.deleted_at.is_(None))
-
-
-def _create_charge(
-    session: Session,
-    *,
-    plan: Plan,
-    data: ChargeInput,
-    taken: set[str],
-    position: int,
-    now: datetime,
-    metric_resource: str,
-) -> Charge:
-    metric = _metric(session, plan.organization_id, data.billable_metric_id, metric_resource)
-    if not data.charge_model:
-        raise ValidationFailed.field("charge_model", "value_is_mandatory")
-    model = parse_charge_model(data.charge_model)
-    code = data.code or _default_code(metric.code, taken)
-    if code in taken:
-        raise ValidationFailed.field("code", "value_already_exist")
-    charge = Charge(
-        id=new_id(),
-        organization_id=plan.organization_id,
-        plan_id=plan.id,
-        billable_metric_id=metric.id,
-        position=position,
-        code=code,
-        charge_model=model.value,
-        invoice_display_name=data.invoice_display_name,
-        pay_in_advance=bool(data.pay_in_advance),
-        prorated=bool(data.prorated),
-        invoiceable=True if data.invoiceable is None else data.invoiceable,
-        regroup_paid_fees=data.regroup_paid_fees,
-        min_amount_cents=data.min_amount_cents or 0,
-        tax_codes=[],
-        created_at=now,
-        updated_at=now,
-    )
-    properties = data.properties if data.properties is not None else _defaults(model)
-    _validate_charge(charge, metric, model)
-    charge.properties = _properties(model, properties)
-    if data.tax_codes is not None:
-        taxes_by_codes(session, plan.organization_id, data.tax_codes)
-        charge.tax_codes = list(dict.fromkeys(data.tax_codes))
-    session.add(charge)
-    session.flush()
-    _replace_filters(session, charge=charge, metric=metric, filters=data.filters or (), now=now)
-    return charge
-
-
-def _update_charge(
-    session: Session, *, charge: Charge, data: ChargeInput, taken: set[str], now: datetime
-) -> None:
-    """Apply the sent fields, then validate the charge as a whole (metric stays fixed)."""
-    metric = session.get_one(BillableMetricRow, charge.billable_metric_id)
-    previous_model = charge.charge_model
-    model = parse_charge_model(data.charge_model or charge.charge_model)
-    if data.code and data.code != charge.code:
-        if data.code in taken:
-            raise ValidationFailed.field("code", "value_already_exist")
-        charge.code = data.code
-    elif charge.code in taken:
-        raise ValidationFailed.field("code", "value_already_exist")
-    charge.charge_model = model.value
-    for name in ("pay_in_advance", "prorated", "invoiceable", "min_amount_cents"):
-        value = getattr(data, name)
-        if value is not None:
-            setattr(charge, name, value)
-    for name in ("invoice_display_name", "regroup_paid_fees"):
-        if name in data.sent:
-            setattr(charge, name, getattr(data, name))
-    _validate_charge(charge, metric, model)
-    if data.properties is not None:
-        charge.properties = _properties(model, data.properties)
-    elif model.value != previous_model:
-        charge.properties = _properties(model, _defaults(model))
-    if data.tax_codes is not None:
-        taxes_by_codes(session, charge.organization_id, data.tax_codes)
-        charge.tax_codes = list(dict.fromkeys(data.tax_codes))
-    charge.updated_at = now
-    session.flush()
-    if data.filters is not None:
-        _replace_filters(session, charge=charge, metric=metric, filters=data.filters, now=now)
-
-
-def _fresh_charge(session: Session, charge: Charge) -> Charge:
-    session.flush()
-    session.expire(charge, ["filters", "billable_metric"])
-    return charge
-
-
-def _metric(
-    session: Session, organization_id: str, metric_id: str | None, resource: str
-) -> BillableMetricRow:
-    row = session.get(BillableMetricRow, metric_id) if metric_id else None
-    if row is None or row.organization_id != organization_id or row.deleted_at is not None:
-        raise NotFound(resource)
-    return row
-
-
-def _default_code(metric_code: str, taken: set[str]) -> str:
-    if metric_code not in taken:
-        return metric_code
-    suffix = 2
-    while f"{metric_code}_{suffix}" in taken:
-        suffix += 1
-    return f"{metric_code}_{suffix}"
-
-
-def _defaults(model: ChargeModel) -> dict[str, Any]:
-    return dict(_DEFAULT_PROPERTIES[model])
-
-
-def _properties(model: ChargeModel, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate with the pricing rules (their codes propagate); store what Lago echoes."""
-    parse_properties(model.value, raw)
-    return dict(normalized_properties(model.value, raw))
-
-
-def _validate_charge(charge: Charge, metric: BillableMetricRow, model: ChargeModel) -> None:
-    """Lago's cross-field charge rules, all collected before answering."""
-    aggregation = metric.aggregation_type
-    errors: dict[str, list[str]] = {}
-    if model is ChargeModel.DYNAMIC and aggregation != "sum_agg":
-        errors["charge_model"] = ["invalid_aggregation_type_or_charge_model"]
-    if model in _NOT_WITH_LATEST and aggregation == "latest_agg":
-        errors["charge_model"] = ["invalid_aggregation_type_or_charge_model"]
-    if charge.pay_in_advance and (
-        aggregation not in _PAY_IN_ADVANCE_AGGREGATIONS or model is ChargeModel.VOLUME
-    ):
-        errors["pay_in_advance"] = ["invalid_aggregation_type_or_charge_model"]
-    if not charge.invoiceable and not charge.pay_in_advance:
-        errors["invoiceable"] = ["must_be_true_unless_pay_in_advance"]
-    if charge.prorated and not _prorated_allowed(metric, model, charge.pay_in_advance):
-        errors["prorated"] = ["invalid_billable_metric_or_charge_model"]
-    if charge.min_amount_cents < 0:
-        errors["min_amount_cents"] = ["value_is_invalid"]
-    elif charge.min_amount_cents > 0 and charge.pay_in_advance:
-        errors["min_amount_cents"] = ["not_compatible_with_pay_in_advance"]
-    if charge.regroup_paid_fees is not None:
-        if charge.regroup_paid_fees not in _REGROUP_VALUES:
-            errors["regroup_paid_fees"] = ["value_is_invalid"]
-        elif not charge.pay_in_advance or charge.invoiceable:
-            errors["regroup_paid_fees"] = [
-                "only_compatible_with_pay_in_advance_and_non_invoiceable"
-            ]
-    if errors:
-        raise ValidationFailed(errors)
-
-
-def _prorated_allowed(metric: BillableMetricRow, model: ChargeModel, pay_in_advance: bool) -> bool:
-    if not metric.recurring or metric.aggregation_type == "weighted_sum_agg":
-        return False
-    if pay_in_advance:
-        return model is ChargeModel.STANDARD
-    return model in _PRORATED_MODELS
-
-
-# --- charge filters ----------------------------------------------------------------
-
-
-def find_filter(session: Session, *, charge: Charge, filter_id: str) -> ChargeFilter:
-    row = session.get(ChargeFilter, filter_id)
-    if row is None or row.charge_id != charge.id or row.deleted_at is not None:
-        raise NotFound("charge_filter")
-    return row
-
-
-def list_filters_page(
-    session: Session, *, charge: Charge, page: int, per_page: int
-) -> tuple[list[ChargeFilter], int]:
-    where = (ChargeFilter.charge_id == charge.id, ChargeFilter.deleted_at.is_(None))
-    total = session.scalar(select(func.count()).select_from(ChargeFilter).where(*where)) or 0
-    rows = session.scalars(
-        select(ChargeFilter)
-        .where(*where)
-        .order_by(ChargeFilter.created_at, ChargeFilter.id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    )
-    return list(rows), total
-
-
-def create_filter(
-    session: Session, *, charge: Charge, data: FilterInput, clock: Clock
-) -> ChargeFilter:
-    metric = session.get_one(BillableMetricRow, charge.billable_metric_id)
-    values = _filter_values(metric, data.values)
-    _check_values_free(charge, values, exclude=None)
-    now = clock.now()
-    row = ChargeFilter(
-        id=new_id(),
-        charge_id=charge.id,
-        invoice_display_name=data.invoice_display_name,
-        properties=_filter_properties(charge, data.properties),
-        values=values,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(row)
-    session.flush()
-    session.expire(charge, ["filters"])
-    return row
-
-
-def update_filter(
-    session: Session, *, charge: Charge, row: ChargeFilter, data: FilterInput, clock: Clock
-) -> ChargeFilter:
-    metric = session.get_one(BillableMetricRow, charge.billable_metric_id)
-    if data.values is not None:
-        values = _filter_values(metric, data.values)
-        _check_values_free(charge, values, exclude=row.id)
-        row.values = values
-    if data.properties is not None:
-        row.properties = _filter_properties(charge, data.properties)
-    if "invoice_display_name" in data.sent:
-        row.invoice_display_name = data.invoice_display_name
-    row.updated_at = clock.now()
-    session.flush()
-    return row
-
-
-def delete_filter(session: Session, *, row: ChargeFilter, clock: Clock) -> ChargeFilter:
-    row.deleted_at = clock.now()
-    session.flush()
-    return row
-
-
-def _replace_filters(
-    session: Session,
-    *,
-    charge: Charge,
-    metric: BillableMetricRow,
-    filters: Sequence[FilterInput],
-    now: datetime,
-) -> None:
-    """Filters matched by their values keep their id; new ones are created, the rest go."""
-    existing = {
-        _values_key(f.values): f
-        for f in session.scalars(
-            select(ChargeFilter).where(
-                ChargeFilter.charge_id == charge.id, ChargeFilter.deleted_at.is_(None)
-            )
-        )
-    }
-    seen: set[str] = set()
-    for data in filters:
-        values = _filter_values(metric, data.values)
-        key = _values_key(values)
-        if key in seen:
-            raise ValidationFailed.field("values", "value_already_exist")
-        seen.add(key)
-        properties = _filter_properties(charge, data.properties)
-        row = existing.get(key)
-        if row is None:
-            session.add(
-                ChargeFilter(
-                    id=new_id(),
-                    charge_id=charge.id,
-                    invoice_display_name=data.invoice_display_name,
-                    properties=properties,
-                    values=values,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        else:
-            row.invoice_display_name = data.invoice_display_name
-            row.properties = properties
-            row.updated_at = now
-    for key, row in existing.items():
-        if key not in seen:
-            row.deleted_at = now
-    session.flush()
-
-
-def _filter_properties(charge: Charge, raw: Mapping[str, Any] | None) -> dict[str, Any]:
-    model = parse_charge_model(charge.charge_model)
-    return _properties(model, raw if raw is not None else _defaults(model))
-
-
-def _filter_values(
-    metric: BillableMetricRow, raw: Mapping[str, Any] | None
-) -> dict[str, list[str]]:
-    """Keys and values must be declared by the metric's filters (or be the catch-all)."""
-    if not raw:
-        raise ValidationFailed.field("values", "value_is_mandatory")
-    declared = {f["key"]: set(f["values"]) for f in metric.filters or ()}
-    result: dict[str, list[str]] = {}
-    for key, values in raw.items():
-        if key not in declared or not isinstance(values, list) or not values:
-            raise ValidationFailed.field("values", "value_is_invalid")
-        if values == [ALL_FILTER_VALUES]:
-            result[key] = [ALL_FILTER_VALUES]
-            continue
-        if not all(isinstance(v, str) and v in declared[key] for v in values):
-            raise ValidationFailed.field("values", "value_is_invalid")
-        result[key] = list(dict.fromkeys(values))
-    return result
-
-
-def _check_values_free(
-    charge: Charge, values: Mapping[str, list[str]], exclude: str | None
-) -> None:
-    key = _values_key(values)
-    for other in charge.filters:
-        if other.id != exclude and other.deleted_at is None and _values_key(other.values) == key:
-            raise ValidationFailed.field("values", "value_already_exist")
-
-
-def _values_key(values: Mapping[str, Any]) -> str:
-    return repr(sorted((k, sorted(v)) for k, v in values.items()))

@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from meterly.domain.invoicing import InvoiceTotals
 from meterly.services.common import Clock
-from meterly.services.credits import coupons, credit_notes, progressive_credit, wallets
+from meterly.services.credits import coupon_credits, credit_notes, progressive_credit, wallets
 from meterly.services.credits.invoice_credits import CreditProvider, Credits, ProbedProvider
 from meterly.store.tables import Fee, Invoice
 
 PROVIDERS: tuple[CreditProvider, ...] = (
     progressive_credit.PROVIDER,
-    coupons.PROVIDER,
+    coupon_credits.PROVIDER,
     credit_notes.PROVIDER,
     wallets.PROVIDER,
 )
