@@ -65,7 +65,7 @@ class Database:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             for pragma in (
                 "journal_mode=WAL",
-                "synchronous=NORMAL",
+                "synchronous=FULL",  # as the server (store/engine.py): durable commits
                 "busy_timeout=30000",
                 "cache_size=-65536",
             ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -82,6 +83,9 @@ def _env(frozen_time: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("METERLY_")}
     if frozen_time:
         env["METERLY_FROZEN_TIME"] = frozen_time
+    # A server on PostgreSQL refuses to start without a signing secret; a fresh random one
+    # per benchmark server is what an operator would configure.
+    env["METERLY_SECRET_KEY"] = secrets.token_urlsafe(32)
     return env
 
 

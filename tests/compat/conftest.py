@@ -72,6 +72,8 @@ class LagoServer:
 
 def cli_env(frozen_time: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("METERLY_")}
+    # A PostgreSQL server refuses to start without a configured signing secret.
+    env["METERLY_SECRET_KEY"] = "compat-tests-signing-secret-not-for-production"
     if frozen_time is not None:
         env["METERLY_FROZEN_TIME"] = frozen_time
     return env

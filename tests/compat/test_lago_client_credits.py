@@ -790,9 +790,10 @@ def test_credit_note_lifecycle(lago_server: LagoServer, credited_invoice: Any) -
             }
         )
     )
-    # 7500 + 637.5 -> 638 = 8138, but only 10850 - 2713 = 8137 is left of the invoice's
-    # total: the cent of rounding is taken back (CreditNotes::AdjustAmountsWithRounding).
-    assert estimate.taxes_amount_cents == 638
+    # It credits everything left, so it subtracts the first note's tax rounding
+    # (213 - 212.5 = 0.5): 637.5 - 0.5 = 637.0 -> 637, and 7500 + 637 = 8137, exactly the
+    # 10850 - 2713 left of the invoice (lago-semantics.md item 14, credit-note taxes).
+    assert estimate.taxes_amount_cents == 637
     assert estimate.max_creditable_amount_cents == 8137
 
     voided = client.credit_notes.void(note.lago_id)

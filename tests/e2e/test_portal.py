@@ -334,7 +334,7 @@ def test_another_organizations_customer_is_404(portal_api: Any) -> None:
         customer_id = find(session, organization_id=other_id, external_id="cust_other").id
     settings = portal_api.client.app.state.settings
     crossed = issue_token(
-        settings.secret_key,
+        settings.signing_key,
         organization_id=portal_api.org_id,
         customer_id=customer_id,
         expires_at=clock.now() + timedelta(hours=1),

@@ -24,7 +24,8 @@ def at(year: int, month: int, day: int = 1, hour: int = 0) -> datetime:
     return datetime(year, month, day, hour, tzinfo=UTC)
 
 
-def catalogue(api: Any, subscriptions: int) -> None:
+def catalogue(api: Any, subscriptions: int, per_customer: int = 1) -> None:
+    """`subscriptions` monthly subscriptions from 2020-01-01, `per_customer` per customer."""
     calls = api.post(
         "billable_metrics",
         {"billable_metric": {"name": "Calls", "code": "calls", "aggregation_type": "count_agg"}},
@@ -47,7 +48,7 @@ def catalogue(api: Any, subscriptions: int) -> None:
     assert api.post("plans", {"plan": plan}).status_code == 200
     for n in range(subscriptions):
         body = {
-            "external_customer_id": f"cust{n}",
+            "external_customer_id": f"cust{n // per_customer}",
             "plan_code": "monthly",
             "external_id": f"sub{n}",
             "subscription_at": "2020-01-01T00:00:00Z",
@@ -77,11 +78,28 @@ def test_a_billing_run_killed_half_way_finishes_on_the_next_run_without_duplicat
     api: Any,
 ) -> None:
     catalogue(api, subscriptions=60)
+    # 60 subscriptions x 12 months = 720 invoices.
+    kill_half_way_and_run_again(api, invoices=720)
+    assert counts(api) == (720, 720, 720)
+
+
+def test_a_run_killed_half_way_keeps_each_customer_on_one_invoice_per_boundary(
+    api: Any,
+) -> None:
+    catalogue(api, subscriptions=60, per_customer=3)
+    # 20 customers x 12 months = 240 invoices, each with its customer's 3 subscriptions:
+    # 60 x 12 = 720 billed periods, each key once.
+    kill_half_way_and_run_again(api, invoices=240)
+    assert counts(api) == (720, 720, 240)
+    assert periods_per_invoice(api) == {3}
+
+
+def kill_half_way_and_run_again(api: Any, *, invoices: int) -> None:
     url = api.database.engine.url.render_as_string(hide_password=False)
     env = {**os.environ, "METERLY_DATABASE_URL": url}
     command = [sys.executable, "-m", "meterly.cli", "bill", "--as-of", "2021-01-01T00:00:00Z"]
-    # 60 subscriptions x 12 months = 720 invoices; kill the first run as soon as it has
-    # issued a few (billing is fast: waiting for more risks a run that finished).
+    # Kill the first run as soon as it has issued a few invoices (billing is fast: waiting
+    # for more risks a run that finished).
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while counts(api)[2] < 3 and time.monotonic() < deadline and first.poll() is None:
@@ -89,23 +107,45 @@ def test_a_billing_run_killed_half_way_finishes_on_the_next_run_without_duplicat
     first.send_signal(signal.SIGKILL)
     first.wait()
     killed_at = counts(api)[2]
-    assert 0 < killed_at < 720, "the kill must land half-way for this test to mean anything"
+    assert 0 < killed_at < invoices, "the kill must land half-way for this test to mean anything"
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert counts(api) == (720, 720, 720)
+
+
+def periods_per_invoice(api: Any) -> set[int]:
+    """How many billed periods the invoices hold (the distinct counts)."""
+    with api.database.unit_of_work() as session:
+        rows = session.execute(
+            select(func.count())
+            .select_from(InvoiceSubscription)
+            .group_by(InvoiceSubscription.invoice_id)
+        )
+        return {int(count) for (count,) in rows}
 
 
 @pytest.mark.postgres
 def test_two_workers_for_fifty_rounds_never_duplicate_or_miss_an_invoice(
     migrated_postgres_url: str, clock: FrozenClock
 ) -> None:
+    race_two_workers(migrated_postgres_url, clock, rounds=50, per_customer=1)
+
+
+@pytest.mark.postgres
+def test_two_workers_racing_on_customers_with_two_subscriptions_issue_one_invoice_each(
+    migrated_postgres_url: str, clock: FrozenClock
+) -> None:
+    # 3 customers x 2 subscriptions: each round bills 3 invoices of 2 periods each.
+    race_two_workers(migrated_postgres_url, clock, rounds=20, per_customer=2)
+
+
+def race_two_workers(url: str, clock: FrozenClock, *, rounds: int, per_customer: int) -> None:
     from tests.conftest import ApiClient, build_api
 
-    client, (secret, org_id, database) = build_api(migrated_postgres_url, clock, migrate=False)  # type: ignore[misc]
+    client, (secret, org_id, database) = build_api(url, clock, migrate=False)  # type: ignore[misc]
     with client:  # type: ignore[attr-defined]
         api = ApiClient(client, secret, org_id, database)
-        catalogue(api, subscriptions=3)
-        for round_ in range(50):
+        catalogue(api, subscriptions=3 * per_customer, per_customer=per_customer)
+        for round_ in range(rounds):
             # Round n bills month n: two workers race for the same three invoices.
             as_of = at(2020 + (round_ + 1) // 12, (round_ + 1) % 12 + 1)
             barrier = threading.Barrier(2)
@@ -129,6 +169,10 @@ def test_two_workers_for_fifty_rounds_never_duplicate_or_miss_an_invoice(
             for thread in threads:
                 thread.join()
             assert errors == []
-            expected = 3 * (round_ + 1)
-            assert counts(api) == (expected, expected, expected), f"round {round_}"
+            # Round n has billed n + 1 months: 3 invoices a month, each customer's
+            # subscriptions on one invoice (per_customer periods each).
+            invoices = 3 * (round_ + 1)
+            periods = invoices * per_customer
+            assert counts(api) == (periods, periods, invoices), f"round {round_}"
+        assert periods_per_invoice(api) == {per_customer}
     database.engine.dispose()  # type: ignore[attr-defined]

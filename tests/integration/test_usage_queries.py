@@ -126,12 +126,14 @@ def test_large_and_tiny_json_numbers_are_read_exactly(conn: Connection) -> None:
     assert usage(conn, metric(A.SUM)).units == D("1000000000000000.000000100001")
 
 
-def test_recurring_sum_starts_at_recurring_from(conn: Connection) -> None:
+def test_recurring_sum_has_no_lower_time_bound(conn: Connection) -> None:
+    # Lago applies no lower bound to a recurring metric (lago-semantics item 8): the event
+    # timestamped before the subscription started counts too, 1000 + 10 + 5 = 1015.
     add(conn, datetime(2023, 12, 31, tzinfo=UTC), v=1000)  # before the subscription
     add(conn, datetime(2024, 1, 5, tzinfo=UTC), v=10)
     add(conn, at(3), v=5)
     recurring = metric(A.SUM, recurring=True)
-    assert usage(conn, recurring, recurring_from=datetime(2024, 1, 1, tzinfo=UTC)).units == 15
+    assert usage(conn, recurring, recurring_from=datetime(2024, 1, 1, tzinfo=UTC)).units == 1015
     assert usage(conn, recurring).units == 1015
     assert usage(conn, metric(A.SUM)).units == 5
 

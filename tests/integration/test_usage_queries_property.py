@@ -4,7 +4,9 @@ One database per test (per backend); each Hypothesis example empties the events 
 inserts its own events: inside and outside the window (and on its edges), before the
 subscription's start, for another subscription and another metric code, with numeric,
 quoted numeric, float, Decimal, non-numeric and missing values, filter properties and
-add/remove operations.
+add/remove operations. Prorated sums and unique counts are compared with their per-event
+(full, prorated) increments too (`AggregationResult.prorated_events`); a recurring metric
+has no lower time bound.
 """
 
 from __future__ import annotations
@@ -211,7 +213,9 @@ def load(engine: Engine, rows: list[dict[str, Any]]) -> list[UsageEvent]:
 def reference(
     metric: BillableMetric, chosen: list[UsageEvent], opts: dict[str, Any]
 ) -> AggregationResult:
-    prior = [e for e in chosen if RECURRING_FROM <= e.timestamp < WINDOW_FROM]
+    # A recurring metric has no lower time bound (lago-semantics item 8): the events
+    # before RECURRING_FROM (the subscription's start) count as well.
+    prior = [e for e in chosen if e.timestamp < WINDOW_FROM]
     prorated = opts["prorated"] and metric.aggregation_type in {
         AggregationType.SUM,
         AggregationType.UNIQUE_COUNT,
@@ -226,6 +230,12 @@ def reference(
         period_days=opts["period_days"],
         with_event_values=opts["with_event_values"],
     )
+
+
+def in_scope_of(metric: BillableMetric, event: UsageEvent) -> bool:
+    """Whether a request of `metric` reads the event: up to the window's end, and from its
+    start unless the metric is recurring (then with no lower bound at all)."""
+    return (metric.recurring or event.timestamp >= WINDOW_FROM) and event.timestamp <= WINDOW_TO
 
 
 def request(metric: BillableMetric, opts: dict[str, Any], **extra: Any) -> UsageRequest:
@@ -275,7 +285,7 @@ def test_sql_equals_reference_for_every_charge_filter_bucket(
                 metric,
                 opts,
                 filter_values=None if i is None else filters[i].values,
-                exclude_filters=exclusions_for(i, filters),
+                exclude_filters=exclusions_for(i, filters, metric_filters=metric.filters),
             )
             for i in indexes
         ]
@@ -306,8 +316,8 @@ def test_sql_equals_reference_per_pricing_group(engine: Engine) -> None:
         opts: dict[str, Any],
     ) -> None:
         ours = load(engine, rows)
-        scope_from = RECURRING_FROM if metric.recurring else WINDOW_FROM
-        in_scope = [e for e in ours if scope_from <= e.timestamp <= WINDOW_TO]
+        # A recurring metric has no lower time bound (lago-semantics item 8).
+        in_scope = [e for e in ours if in_scope_of(metric, e)]
         expected = {
             group: reference(metric, chosen, opts)
             for group, chosen in group_events(in_scope, keys).items()
@@ -321,5 +331,51 @@ def test_sql_equals_reference_per_pricing_group(engine: Engine) -> None:
                 group_keys=keys,
             )
         assert actual == expected
+
+    check()
+
+
+def test_sql_equals_reference_per_pricing_group_inside_each_filter_bucket(engine: Engine) -> None:
+    """`grouped_by` in a filter's properties: the filter's bucket (its events minus those of
+    the filters ranked before it) split by group, in SQL as in the domain."""
+
+    @SETTINGS
+    @given(
+        rows=event_rows(),
+        metric=st.sampled_from(list(AggregationType)).flatmap(metrics),
+        filters=filter_specs.filter(bool),
+        keys=st.sampled_from([["region"], ["cloud", "region"], ["v"]]),
+        opts=options,
+    )
+    def check(
+        rows: list[dict[str, Any]],
+        metric: BillableMetric,
+        filters: list[ChargeFilterSpec],
+        keys: list[str],
+        opts: dict[str, Any],
+    ) -> None:
+        ours = load(engine, rows)
+        # A recurring metric has no lower time bound (lago-semantics item 8).
+        in_scope = [e for e in ours if in_scope_of(metric, e)]
+        buckets = bucket_events(in_scope, filters, metric_filters=metric.filters)
+        with engine.connect() as conn:
+            for i in [*range(len(filters)), None]:
+                expected = {
+                    group: reference(metric, chosen, opts)
+                    for group, chosen in group_events(buckets[i], keys).items()
+                }
+                actual = aggregate_grouped_usage(
+                    conn,
+                    organization_id=ORG,
+                    external_subscription_id=SUB,
+                    request=request(
+                        metric,
+                        opts,
+                        filter_values=None if i is None else filters[i].values,
+                        exclude_filters=exclusions_for(i, filters, metric_filters=metric.filters),
+                    ),
+                    group_keys=keys,
+                )
+                assert actual == expected, i
 
     check()

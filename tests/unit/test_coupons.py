@@ -185,7 +185,8 @@ def test_apply_spreads_pro_rata_and_reports_consumption() -> None:
     ]
     app = apply_coupon(applied_coupon=fixed(100), fees=fees, currency_code="EUR")
     assert app is not None
-    # 100 × 100/300 = 33.33333; the last fee takes the rest 66.66667
+    # each share on its own, half up to 5 places: 100 × 100/300 = 33.333333… → 33.33333,
+    # 100 × 200/300 = 66.666666… → 66.66667
     assert [a.precise_amount_cents for a in app.allocations] == [
         Decimal("33.33333"),
         Decimal("66.66667"),

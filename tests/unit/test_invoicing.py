@@ -98,23 +98,24 @@ def test_full_waterfall_with_every_step() -> None:
     # fees: 10000 + 5000 = 15000
     assert inv.fees_amount_cents == 15000
     # 10 % coupon on 15000 = 1500, spread 10000/15000 → 1000 and 5000/15000 → 500
-    # fixed 1000 on the rest 13500: sub 1000×9000/13500 = 666.66666 (5 places, down),
-    # usage takes the remainder 333.33334
+    # fixed 1000 on the rest 13500, each share on its own (half up, 5 places):
+    # sub 1000×9000/13500 = 666.666666… → 666.66667, usage 1000×4500/13500 = 333.333333…
+    # → 333.33333 (no remainder pushed onto the last fee; together 1000.00000)
     ten, thousand = inv.coupons
     assert (ten.amount_cents, thousand.amount_cents) == (1500, 1000)
     assert [a.precise_amount_cents for a in ten.allocations] == [Decimal(1000), Decimal(500)]
     assert [a.precise_amount_cents for a in thousand.allocations] == [
-        Decimal("666.66666"),
-        Decimal("333.33334"),
+        Decimal("666.66667"),
+        Decimal("333.33333"),
     ]
     assert inv.coupons_amount_cents == 2500
     sub_r, usage_r = inv.fees
-    assert sub_r.precise_coupons_amount_cents == Decimal("1666.66666")
-    assert usage_r.precise_coupons_amount_cents == Decimal("833.33334")
+    assert sub_r.precise_coupons_amount_cents == Decimal("1666.66667")
+    assert usage_r.precise_coupons_amount_cents == Decimal("833.33333")
     # sub total excl. taxes: 15000 − 2500 = 12500
     assert inv.sub_total_excluding_taxes_amount_cents == 12500
-    # VAT: 8333.33334 × 20 % = 1666.666668 and 4166.66666 × 20 % = 833.333332 → 2500.0 → 2500
-    # ECO: 4166.66666 × 5.5 % = 229.1666663 → 229
+    # VAT: 8333.33333 × 20 % = 1666.666666 and 4166.66667 × 20 % = 833.333334 → 2500.0 → 2500
+    # ECO: 4166.66667 × 5.5 % = 229.16666685 → 229
     vat, eco = inv.applied_taxes
     assert (vat.tax.code, vat.precise_amount_cents, vat.amount_cents) == (
         "vat",
@@ -123,8 +124,8 @@ def test_full_waterfall_with_every_step() -> None:
     )
     assert vat.base_amount_cents == 12500
     assert (eco.tax.code, eco.amount_cents, eco.base_amount_cents) == ("eco", 229, 4167)
-    assert sub_r.taxes_amount_cents == 1667  # 1666.666668 rounded on the fee
-    assert usage_r.taxes_amount_cents == 1062  # 833.333332 + 229.1666663 = 1062.49999 → 1062
+    assert sub_r.taxes_amount_cents == 1667  # 1666.666666 rounded on the fee
+    assert usage_r.taxes_amount_cents == 1063  # 833.333334 + 229.16666685 = 1062.50000085 → 1063
     assert inv.taxes_amount_cents == 2729
     # incl. taxes: 12500 + 2729 = 15229
     assert inv.sub_total_including_taxes_amount_cents == 15229
@@ -190,7 +191,8 @@ def test_metric_limited_then_plan_limited_then_others() -> None:
     # metric 10 % of the api fee 5000 = 500, all on "api"
     assert metric.amount_cents == 500
     assert [a.fee_id for a in metric.allocations] == ["api"]
-    # plan coupon base: sub 10000 + api 4500 = 14500 → 1000: 1000×10000/14500 = 689.65517
+    # plan coupon base: sub 10000 + api 4500 = 14500 → 1000: 1000×10000/14500 =
+    # 689.655172… → 689.65517 and 1000×4500/14500 = 310.344827… → 310.34483 (each on its own)
     assert plan.base_amount_cents == Decimal(14500)
     assert [a.precise_amount_cents for a in plan.allocations] == [
         Decimal("689.65517"),

@@ -229,9 +229,15 @@ def test_every_total_is_the_sum_of_its_lines(case: Case) -> None:
     )
     assert inv.total_due_amount_cents == inv.total_amount_cents
     assert (inv.payment_status == "succeeded") == (inv.total_amount_cents == 0)
-    # precise per-fee coupon shares add up to the integer credits
-    assert sum(f.precise_coupons_amount_cents for f in inv.fees) == (
-        inv.progressive_billing_credit_amount_cents + inv.coupons_amount_cents
+    # precise per-fee coupon shares add up to the integer credits, up to the rounding of
+    # each coupon share to 5 places (half a unit of the 5th decimal per fee and coupon)
+    slack = Decimal("0.000005") * len(inv.fees) * len(inv.coupons)
+    assert (
+        abs(
+            sum(f.precise_coupons_amount_cents for f in inv.fees)
+            - (inv.progressive_billing_credit_amount_cents + inv.coupons_amount_cents)
+        )
+        <= slack
     )
 
 
@@ -255,7 +261,8 @@ def test_coupon_allocations_stay_within_fees_and_sum_to_the_coupon(case: Case) -
     inv = case[0]
     for app in inv.coupons:
         shares = [a.precise_amount_cents for a in app.allocations]
-        assert sum(shares) == app.amount_cents
+        # each share is rounded on its own (no remainder pushed onto the last fee)
+        assert abs(sum(shares) - app.amount_cents) <= Decimal("0.000005") * len(shares)
         assert all(s >= 0 for s in shares)
         assert app.amount_cents <= app.base_amount_cents
     for f in inv.fees:

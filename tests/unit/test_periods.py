@@ -376,8 +376,15 @@ def test_billed_days_counts_partial_days_as_whole() -> None:
     assert billed_days(utc(2024, 1, 1), utc(2024, 1, 1, 0, 0, 1), timezone="UTC") == 1
 
 
-def test_billed_days_exact_days_are_not_rounded_up() -> None:
-    assert billed_days(utc(2024, 1, 1), utc(2024, 1, 3), timezone="UTC") == 2
+def test_billed_days_an_end_at_local_midnight_still_counts_that_day() -> None:
+    # Lago adds one second to the end: Jan 1, Jan 2 and Jan 3 (from its 00:00) = 3 days.
+    assert billed_days(utc(2024, 1, 1), utc(2024, 1, 3), timezone="UTC") == 3
+
+
+def test_billed_days_count_from_the_beginning_of_the_start_day() -> None:
+    # Started on the 15th at 10:00, ended on the 20th at 09:00: the 15th..20th = 6 days
+    # (not ceil(4 d 23 h) = 5 on the instants).
+    assert billed_days(utc(2024, 1, 15, 10), utc(2024, 1, 20, 9), timezone="UTC") == 6
 
 
 def test_billed_days_counts_the_termination_day() -> None:
@@ -387,9 +394,10 @@ def test_billed_days_counts_the_termination_day() -> None:
 def test_billed_days_use_the_customer_wall_clock_across_dst() -> None:
     tz = "America/Los_Angeles"
     start = local(tz, 2024, 3, 9)
-    end = local(tz, 2024, 3, 11)  # 47 real hours, two calendar days
+    end = local(tz, 2024, 3, 11)  # 47 real hours; ends at the local midnight of the 11th
     assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=47)
-    assert billed_days(start, end, timezone=tz) == 2
+    # The 9th, the 10th (23 hours long) and the 11th, whose midnight counts it: 3 days.
+    assert billed_days(start, end, timezone=tz) == 3
 
 
 def test_billed_days_in_a_timezone_east_of_utc() -> None:
@@ -397,7 +405,8 @@ def test_billed_days_in_a_timezone_east_of_utc() -> None:
     from_ = utc(2024, 1, 15, 23)
     to = local("Asia/Tokyo", 2024, 1, 31, 23, 59, 59, 999999)
     assert billed_days(from_, to, timezone="Asia/Tokyo") == 16
-    assert billed_days(from_, to, timezone="UTC") == 16
+    # In UTC the same instants are Jan 15 23:00 .. Jan 31 14:59: the 15th..31st = 17 days.
+    assert billed_days(from_, to, timezone="UTC") == 17
     assert local_date(from_, timezone="Asia/Tokyo").isoformat() == "2024-01-16"
 
 
@@ -449,9 +458,10 @@ def test_billing_period_is_frozen() -> None:
         p.start = utc(2024, 2, 1)  # type: ignore[misc]
 
 
-def test_billed_days_inside_a_repeated_dst_hour_is_zero_not_an_error() -> None:
+def test_billed_days_inside_a_repeated_dst_hour_is_one_day_not_an_error() -> None:
     tz = ZoneInfo("America/Los_Angeles")
     from_ = datetime(2024, 11, 3, 1, 45, tzinfo=tz)  # first 01:45 (PDT)
     to = datetime(2024, 11, 3, 1, 15, fold=1, tzinfo=tz)  # second 01:15 (PST), 30 min later
     assert to.astimezone(UTC) > from_.astimezone(UTC)
-    assert billed_days(from_, to, timezone="America/Los_Angeles") == 0
+    # Wall clock backwards, same local date (Nov 3): that one day.
+    assert billed_days(from_, to, timezone="America/Los_Angeles") == 1

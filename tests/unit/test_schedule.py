@@ -319,16 +319,16 @@ def test_termination_on_upgrade_leaves_the_upgrade_day_to_the_new_plan() -> None
     assert fee_cents(t, final.subscription_fee, 3100, terminated=True, upgraded=True) == 1900
 
 
-def test_termination_in_the_first_partial_period_counts_days_from_the_start_instant() -> None:
+def test_termination_in_the_first_partial_period_counts_days_from_the_start_day() -> None:
     t = terms(utc(2024, 1, 15, 10))
     final = termination_boundary(t, utc(2024, 1, 20, 9))
     assert final.subscription_fee is not None
     assert final.subscription_fee.is_first_period
     assert final.charges_period.start == utc(2024, 1, 15, 10)
-    # Lago's ceil((to - from) / 1 day) on instants: 4 days 23 hours -> 5 days. The
-    # termination day counts as a whole day only through that ceiling, so a termination
-    # earlier in the day than the start time-of-day bills one day fewer than 15th..20th.
-    assert fee_cents(t, final.subscription_fee, 3100, terminated=True) == 500
+    # Days count from the beginning of the start day (lago-semantics item 14): a
+    # termination earlier in the day than the start time still bills the 15th..20th,
+    # 6 days x 3100/31 = 600 (not ceil(4 d 23 h) = 5 days on the instants).
+    assert fee_cents(t, final.subscription_fee, 3100, terminated=True) == 600
     later = termination_boundary(t, utc(2024, 1, 20, 11))
     assert later.subscription_fee is not None
     assert fee_cents(t, later.subscription_fee, 3100, terminated=True) == 600  # 15th..20th

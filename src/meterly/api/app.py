@@ -6,11 +6,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import Response
 
+from meterly.api import request_guard
 from meterly.api.errors import install_error_handlers
-from meterly.api.ingestion import IngestionLane, Receive, Scope, Send, is_ingestion
+from meterly.api.health import health_answer
+from meterly.api.ingestion import (
+    IngestionLane,
+    Receive,
+    Scope,
+    Send,
+    ingest_timeout,
+    is_ingestion,
+)
 from meterly.api.routes import ROUTERS
-from meterly.config import Settings
+from meterly.config import Settings, with_secret_key
 from meterly.services.common import Clock, clock_for
 from meterly.services.metering import EventWriter
 from meterly.store.engine import create_engine
@@ -29,10 +39,31 @@ class MeterlyApp(FastAPI):
     ingestion: IngestionLane
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if is_ingestion(scope):
+        ingestion = is_ingestion(scope)
+        if request_guard.guards(scope):
+            settings: Settings = self.state.settings
+            max_body = settings.max_events_body_bytes if ingestion else settings.max_body_bytes
+            refused = request_guard.refusal(scope, max_body=max_body)
+            if refused is not None:
+                await request_guard.answer(send, refused)
+                return
+            receive = request_guard.bounded(receive, max_body=max_body)
+        if ingestion:
             await self.ingestion(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+def _signing_settings(settings: Settings, database: Database, *, from_env: bool) -> Settings:
+    """Settings with the secret that signs links and sessions (config.with_secret_key).
+
+    Settings from the environment are a deployment: on a shared database it refuses to
+    start without METERLY_SECRET_KEY. Settings built in code without a secret (tests, an
+    embedding program) sign with a random secret of this process, never a known one. The
+    secret is looked up next to the database actually served, not the settings' URL.
+    """
+    served = database.engine.url.render_as_string(hide_password=False)
+    return with_secret_key(settings, database_url=served, ephemeral=not from_env)
 
 
 def create_app(
@@ -41,14 +72,17 @@ def create_app(
     database: Database | None = None,
     clock: Clock | None = None,
 ) -> FastAPI:
+    from_env = settings is None
     settings = settings or Settings.from_env()
+    database = database or Database(create_engine(settings.database_url))
+    settings = _signing_settings(settings, database, from_env=from_env)
     app = MeterlyApp(
         title="Meterly", version="0.1.0", docs_url="/docs", redoc_url=None, lifespan=_lifespan
     )
     app.state.settings = settings
-    app.state.database = database or Database(create_engine(settings.database_url))
+    app.state.database = database
     app.state.clock = clock or clock_for(settings.frozen_time)
-    app.state.event_writer = EventWriter(app.state.database)
+    app.state.event_writer = EventWriter(app.state.database, timeout=ingest_timeout())
     app.ingestion = IngestionLane(app.state.database, app.state.event_writer, app.state.clock)
     install_error_handlers(app)
 
@@ -58,7 +92,7 @@ def create_app(
     app.include_router(api)
 
     @app.get("/health", include_in_schema=False)
-    def health() -> dict[str, str]:
-        return {"version": "0.1.0", "github_url": "", "message": "Success"}
+    def health() -> Response:
+        return health_answer(app.state.database, app.state.event_writer)
 
     return app

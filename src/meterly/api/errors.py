@@ -25,6 +25,14 @@ class Unauthorized(Exception):
     pass
 
 
+class PayloadTooLarge(Exception):
+    """A body over the configured size (api/request_guard.py): 413, nothing read further."""
+
+
+class UnsupportedMediaType(Exception):
+    """A body that is not `application/json`: 415, as Rails-based Lago effectively does."""
+
+
 class Forbidden(Exception):
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -39,6 +47,14 @@ def error_payload(exc: Exception) -> tuple[int, dict[str, Any]]:
         return 401, {"status": 401, "error": "Unauthorized"}
     if isinstance(exc, Forbidden):
         return 403, {"status": 403, "error": "Forbidden", "code": exc.code}
+    if isinstance(exc, PayloadTooLarge):
+        return 413, {"status": 413, "error": "Payload Too Large", "code": "payload_too_large"}
+    if isinstance(exc, UnsupportedMediaType):
+        return 415, {
+            "status": 415,
+            "error": "Unsupported Media Type",
+            "code": "unsupported_media_type",
+        }
     if isinstance(exc, NotFound):
         return 404, {"status": 404, "error": "Not Found", "code": exc.code}
     if isinstance(exc, NotAllowed):
@@ -71,7 +87,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _on_purpose(_: Request, exc: Exception) -> Response:
         return _answer(*error_payload(exc))
 
-    for kind in (BadRequest, Unauthorized, Forbidden, NotFound, NotAllowed, DomainError):
+    for kind in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        NotFound,
+        NotAllowed,
+        DomainError,
+    ):
         app.add_exception_handler(kind, _on_purpose)
 
     @app.exception_handler(RequestValidationError)

@@ -14,6 +14,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from meterly.api import limits
 from meterly.api.errors import BadRequest, Unauthorized
 from meterly.api.wire import pagination_meta
 from meterly.config import Settings
@@ -88,13 +89,24 @@ async def json_body(request: Request) -> Any:
 
 
 def parse_json(raw: bytes) -> Any:
-    """A request body parsed (None when empty), or Lago's 400 for unreadable JSON."""
+    """A request body parsed (None when empty) and within api/limits.py's bounds.
+
+    Lago's 400 for unreadable JSON; 422 for JSON that reads but is out of bounds (nested
+    past the parser's own depth limit, a number beyond a double such as `1e400`).
+    """
     if not raw.strip():
         return None
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        message = str(exc)
+        if "depth limit" in message:
+            raise ValidationFailed.field("base", "value_is_too_deep") from None
+        if "infinity" in message:
+            raise ValidationFailed.field("base", "value_is_out_of_range") from None
         raise BadRequest("the body is not valid JSON") from None
+    limits.check_body(body)
+    return body
 
 
 def root(body: Any, key: str) -> dict[str, Any]:
@@ -141,7 +153,7 @@ def envelope(root_key: str, obj: Mapping[str, Any]) -> Response:
 def page_params(request: Request) -> tuple[int, int]:
     try:
         page = max(int(request.query_params.get("page", 1)), 1)
-        per_page = min(max(int(request.query_params.get("per_page", 100)), 1), 1000)
+        per_page = min(max(int(request.query_params.get("per_page", 100)), 1), limits.PER_PAGE_MAX)
     except ValueError:
         raise ValidationFailed.field("page", "value_is_invalid") from None
     return page, per_page

@@ -12,10 +12,12 @@ same services, the same error bodies as api/errors.py, the same answers.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from meterly.api.errors import BadRequest, Unauthorized, error_payload
@@ -25,7 +27,7 @@ from meterly.api.wire import iso
 from meterly.domain.errors import DomainError
 from meterly.services.accounts import authenticate, cached_organization
 from meterly.services.common import Clock
-from meterly.services.metering import EventWriter, ingest
+from meterly.services.metering import EventsNotStored, EventWriter, ingest
 from meterly.store.uow import Database
 
 Scope = MutableMapping[str, Any]
@@ -39,6 +41,23 @@ MAX_BODY = 4 * 1024 * 1024  # a full batch of 100 events is ~20 kB; this is gene
 
 _log = logging.getLogger("meterly.api.ingestion")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+
+# A request whose events cannot be stored in time is answered 503 (never acknowledged).
+TIMEOUT_VARIABLE = "METERLY_INGEST_TIMEOUT"
+DEFAULT_TIMEOUT = 5.0
+UNAVAILABLE = {"status": 503, "error": "Service Unavailable", "code": "events_not_stored"}
+RETRY_AFTER_SECONDS = b"1"
+
+
+def ingest_timeout() -> float:
+    """Seconds a request waits for its events to be stored (METERLY_INGEST_TIMEOUT)."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    value = float(text)
+    if not 0 < value <= 300:
+        raise ValueError(f"{TIMEOUT_VARIABLE} must be between 0 and 300 seconds, not {text}")
+    return value
 
 
 def is_ingestion(scope: Scope) -> bool:
@@ -56,14 +75,21 @@ class IngestionLane:
         self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = list(_JSON_HEADERS)
         try:
             status, payload = 200, await self._handle(scope, receive)
+        except (EventsNotStored, OperationalError, InterfaceError) as exc:
+            # The database is unavailable (the writer could not store the events in time,
+            # or the key could not be looked up): nothing acknowledged, retry later.
+            _log.warning("ingestion answered 503: %s", str(exc).splitlines()[0])
+            status, payload = 503, UNAVAILABLE
+            headers.append((b"retry-after", RETRY_AFTER_SECONDS))
         except Exception as exc:  # every failure answers in Lago's error format
             status, payload = error_payload(exc)
             if status == 500:
                 _log.exception("ingestion failed")
         body = orjson.dumps(payload, default=json_default)
-        headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+        headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -16,7 +16,7 @@ from meterly.cli.common import (
 )
 from meterly.cli.db import upgrade_schema
 from meterly.cli.output import say, show_fields
-from meterly.config import DEFAULT_DATABASE_URL
+from meterly.config import DEFAULT_DATABASE_URL, with_secret_key
 from meterly.services import demo as demo_service
 from meterly.services.analytics import portal
 
@@ -41,7 +41,7 @@ def demo(
             session,
             organization_id=report.organization_id,
             external_customer_id=report.first_customer,
-            secret_key=settings.secret_key,
+            secret_key=with_secret_key(settings).signing_key,
             public_url=base,
             now=clock_from_env().now(),
         )

@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("meterly.cli.db", "app"),
     "org": ("meterly.cli.orgs", "app"),
     "api-key": ("meterly.cli.keys", "app"),
+    "backup": ("meterly.cli.backup", "backup"),
+    "restore": ("meterly.cli.backup", "restore"),
 }
 
 

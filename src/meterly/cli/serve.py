@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from meterly.cli.common import DatabaseUrl, settings_for
 from meterly.cli.db import upgrade_schema
 from meterly.cli.output import say
-from meterly.config import DEFAULT_DATABASE_URL, Settings
+from meterly.config import DEFAULT_DATABASE_URL, Settings, with_secret_key
 
 # The app factory, named by string: uvicorn imports it in every worker process, and the CLI
 # stays independent of the api package (the layer contract keeps adapters apart). The web
@@ -42,6 +42,9 @@ def run_server(
     """Serve until interrupted. Settings reach the app (and every worker) via METERLY_* vars."""
     import uvicorn  # imported here: the other commands start faster without it
 
+    # Refuse now, before listening, without a signing secret on a shared database; on
+    # SQLite this creates the secret file once, before the worker processes read it.
+    settings = with_secret_key(settings)
     export_settings(settings, public_url=f"http://{display_host(host)}:{port}")
     backend = make_url(settings.database_url).get_backend_name()
     frozen = f", time frozen at {settings.frozen_time.isoformat()}" if settings.frozen_time else ""

@@ -2,9 +2,10 @@
 
 `aggregate` takes the events of one subscription and one metric code and returns an
 `AggregationResult`. The store (store/usage_queries.py) computes the same numbers in SQL
-and reuses the small building blocks below (`weighted_sum_units`, `prorated_sum_units`,
-`unique_count_units`, `prorated_unique_count_units`, `apply_rounding`) to finish the
-aggregations that need ordered rows, so both paths agree to the last digit.
+and reuses the small building blocks below (`weighted_sum_units`, `unique_count_units`,
+`apply_rounding`) and those of `meterly.domain.proration` (prorated sums and unique counts,
+and their per-event increments) to finish the aggregations that need ordered rows, so both
+paths agree to the last digit.
 
 Rules shared by both paths (see reference/lago-semantics.md and lago-features.md §2-3):
 
@@ -23,7 +24,12 @@ Rules shared by both paths (see reference/lago-semantics.md and lago-features.md
   removes (Lago: `COALESCE(operation_type, 'add') = 'add'`). A value counts when its last
   operation is an add; consecutive adds count once, a remove of an absent value is a no-op.
 * Recurring metrics (sum, unique count, weighted sum) also take `prior_events`: the
-  subscription's events before the window. Count, max and latest ignore them.
+  subscription's events before the window, with no lower time bound at all (Lago's event
+  store applies none for a recurring metric: events timestamped before the subscription
+  started count too). Count, max and latest ignore them.
+* Latest: a negative last value gives 0 units (lago-semantics item 13).
+* Prorated sums and unique counts also give, per event in order, its (full, prorated)
+  increment (`prorated_events`): the prorated graduated model walks them.
 * Rounding: the metric's `rounding_function` with `rounding_precision` (None -> 0, may be
   negative) is applied last, to `units` and `full_units`. Built in: prorated sum and
   prorated unique count `ceil(5)`, weighted sum `ceil(20)` (the non-prorated unique count
@@ -37,17 +43,24 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal, localcontext
-from zoneinfo import ZoneInfo
 
 from meterly.domain.money import ceil_to, floor_to, round_to
+from meterly.domain.proration import (
+    ProratedIncrement,
+    Window,
+    prorated_sum_increments,
+    prorated_sum_units,
+    prorated_unique_count_increments,
+    prorated_unique_count_units,
+)
+from meterly.domain.proration import window_days as window_days  # re-exported
 from meterly.domain.usage import AggregationType, BillableMetric, RoundingFunction, UsageEvent
 
 PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 OPERATION_TYPE = "operation_type"
 ADD = "add"
-PRORATED_PRECISION = 5
 WEIGHTED_SUM_PRECISION = 20
 UNIQUE_COUNT_PRECISION = 5
 SECONDS_PER_DAY = 86400
@@ -55,8 +68,6 @@ SECONDS_PER_DAY = 86400
 _WORK_PRECISION = 60
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
-
-Window = tuple[datetime, datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +82,10 @@ class AggregationResult:
     `precise_total_amount_cents`: sum over the counted events (the dynamic model).
     `current_value`: weighted sum only, the running total at the window's end (the starting
       value of the next period of a recurring metric).
+    `prorated_events`: prorated sum and unique count only (None otherwise), each event's
+      (full, prorated) increment in timestamp order, unrounded; a recurring metric's
+      earlier events come first (see `prorated_sum_increments`,
+      `prorated_unique_count_increments`).
     """
 
     units: Decimal
@@ -79,6 +94,7 @@ class AggregationResult:
     event_values: tuple[Decimal, ...] = ()
     precise_total_amount_cents: Decimal = _ZERO
     current_value: Decimal | None = None
+    prorated_events: tuple[ProratedIncrement, ...] | None = None
 
 
 # --- property values ----------------------------------------------------------------------
@@ -161,15 +177,6 @@ def apply_metric_rounding(metric: BillableMetric, value: Decimal) -> Decimal:
 # --- building blocks shared with the store ------------------------------------------------
 
 
-def local_date(moment: datetime, timezone: str) -> date:
-    return moment.astimezone(ZoneInfo(timezone)).date()
-
-
-def window_days(window: Window, timezone: str) -> int:
-    """Calendar days the window touches in the customer's timezone."""
-    return (local_date(window[1], timezone) - local_date(window[0], timezone)).days + 1
-
-
 def seconds_between(start: datetime, end: datetime) -> Decimal:
     """Exact seconds from `start` to `end` (microseconds kept)."""
     delta = end - start
@@ -214,71 +221,12 @@ def weighted_sum_of(
         return ceil_to(weighted / divisor, WEIGHTED_SUM_PRECISION)
 
 
-def _prorated_days(start: datetime, end: datetime, window: Window, timezone: str) -> int:
-    """Days of [start, end] inside the window, both end days counted, in the timezone."""
-    first = max(start, window[0])
-    last = min(end, window[1])
-    return (local_date(last, timezone) - local_date(first, timezone)).days + 1
-
-
-def prorated_sum_units(
-    values: Sequence[tuple[datetime, Decimal]],
-    *,
-    window: Window,
-    timezone: str = "UTC",
-    period_days: int | None = None,
-) -> Decimal:
-    """Σ value × (date(to) - date(max(event, from)) + 1) / period_days, ceil(5).
-
-    Values before the window (a recurring metric's earlier events) weigh the whole window.
-    """
-    days_in_period = period_days or window_days(window, timezone)
-    with localcontext(prec=_WORK_PRECISION):
-        weighted = _ZERO
-        for moment, value in values:
-            weighted += value * _prorated_days(moment, window[1], window, timezone)
-        return ceil_to(weighted / days_in_period, PRORATED_PRECISION)
-
-
 def unique_count_units(operations: Iterable[tuple[str, bool]]) -> int:
     """How many values are present after the (value, is_add) operations, in order."""
     present: dict[str, bool] = {}
     for value, is_add in operations:
         present[value] = is_add
     return sum(1 for is_add in present.values() if is_add)
-
-
-def prorated_unique_count_units(
-    operations: Sequence[tuple[datetime, str, bool]],
-    *,
-    window: Window,
-    timezone: str = "UTC",
-    period_days: int | None = None,
-) -> Decimal:
-    """Σ over the presence intervals of each value of days used / period_days, ceil(5).
-
-    A value is present from its add until its next remove (the remove day counts) or the
-    window end; intervals that ended before the window are left out; an add before the
-    window counts from the window start. Operations are in timestamp order.
-    """
-    days_in_period = period_days or window_days(window, timezone)
-    added_at: dict[str, datetime] = {}
-    used_days = 0
-
-    def close(start: datetime, end: datetime) -> int:
-        if end < window[0]:
-            return 0
-        return max(_prorated_days(start, end, window, timezone), 0)
-
-    for moment, value, is_add in operations:
-        if is_add:
-            added_at.setdefault(value, moment)
-        elif value in added_at:
-            used_days += close(added_at.pop(value), moment)
-    for start in added_at.values():
-        used_days += close(start, window[1])
-    with localcontext(prec=_WORK_PRECISION):
-        return ceil_to(Decimal(used_days) / days_in_period, PRORATED_PRECISION)
 
 
 # --- the reference aggregation ------------------------------------------------------------
@@ -353,6 +301,9 @@ def aggregate(
                 full_units=apply_metric_rounding(metric, full),
                 event_values=event_values,
                 precise_total_amount_cents=precise,
+                prorated_events=prorated_sum_increments(
+                    pairs, window=window, timezone=timezone, period_days=period_days
+                ),
             )
         return AggregationResult(
             units=apply_metric_rounding(metric, full),
@@ -364,7 +315,8 @@ def aggregate(
     if kind is AggregationType.MAX:
         units = max(values) if values else _ZERO
     elif kind is AggregationType.LATEST:
-        units = values[-1] if values else _ZERO
+        # A negative last value gives 0 units (Lago clamps latest_agg at 0).
+        units = max(values[-1], _ZERO) if values else _ZERO
     elif kind is AggregationType.WEIGHTED_SUM:
         with localcontext(prec=_WORK_PRECISION):
             initial = sum(prior_values, _ZERO)
@@ -409,18 +361,23 @@ def _unique_count(
         if (text := _text(e, metric.field_name)) is not None
     ]
     full = Decimal(unique_count_units((value, is_add) for _, value, is_add in operations))
-    units = (
-        prorated_unique_count_units(
-            operations, window=window, timezone=timezone, period_days=period_days
+    if not prorated:
+        return AggregationResult(
+            units=apply_metric_rounding(metric, full),
+            events_count=len(counted),
+            precise_total_amount_cents=_precise_sum(e for e, _ in counted),
         )
-        if prorated
-        else full
+    units = prorated_unique_count_units(
+        operations, window=window, timezone=timezone, period_days=period_days
     )
     return AggregationResult(
         units=apply_metric_rounding(metric, units),
         events_count=len(counted),
-        full_units=apply_metric_rounding(metric, full) if prorated else None,
+        full_units=apply_metric_rounding(metric, full),
         precise_total_amount_cents=_precise_sum(e for e, _ in counted),
+        prorated_events=prorated_unique_count_increments(
+            operations, window=window, timezone=timezone, period_days=period_days
+        ),
     )
 
 

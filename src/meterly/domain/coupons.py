@@ -11,8 +11,11 @@ Lago semantics (lago-semantics.md "Coupons", lago-features.md §13):
   fixed amount: `min(amount_cents or amount_cents_remaining for "once", base)`;
   a base with a fractional cent caps at its whole cents (the credit column is integer);
 * the credit is spread over the eligible fees pro rata to their remaining amount into
-  `precise_coupons_amount_cents` (5 decimals); a fee's share never exceeds what is left
-  of it, and the shares sum exactly to the credit;
+  `precise_coupons_amount_cents` (5 decimals): each fee's share is computed on its own,
+  `credit × remaining / base` rounded half up to 5 places and capped at what is left of
+  the fee (Lago's `Fee#compute_precise_credit_amount_cents`, stored as numeric(30,5)).
+  No remainder is pushed onto the last fee, so the shares may differ from the credit by
+  at most half a 5th-decimal unit per fee;
 * consumption: a recurring coupon loses one period per invoice and terminates at 0; a
   `once` percentage coupon terminates after one invoice; a `once` fixed coupon keeps
   `amount_cents_remaining` and terminates when it is exhausted; `forever` never does.
@@ -25,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
+from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from meterly.domain.errors import ValidationFailed
@@ -360,9 +363,7 @@ def apply_coupon(
         return None
     base = sum((f.remaining_cents for f in eligible), ZERO)
     amount = coupon_amount(applied_coupon=applied_coupon, base_amount_cents=base)
-    shares = allocate_pro_rata(
-        amount=Decimal(amount), weights=[f.remaining_cents for f in eligible]
-    )
+    shares = coupon_shares(amount=Decimal(amount), weights=[f.remaining_cents for f in eligible])
     return CouponApplication(
         applied_coupon=applied_coupon,
         base_amount_cents=base,
@@ -373,6 +374,28 @@ def apply_coupon(
         ),
         consumption=consume(applied_coupon, amount),
     )
+
+
+def coupon_shares(
+    *, amount: Decimal, weights: Sequence[Decimal], places: int = COUPON_PLACES
+) -> list[Decimal]:
+    """Each weight's share of `amount`, computed independently: `amount × weight / Σ
+    weights`, rounded half up to `places` (the column's scale) and capped at the weight.
+
+    Lago computes every fee's coupon share on its own, so two equal fees always get the
+    same share; the shares need not sum exactly to `amount` (each is off by at most half a
+    unit of the last place).
+    """
+    quantum = Decimal(1).scaleb(-places)
+    positive = [max(w, ZERO) for w in weights]
+    total_weight = sum(positive, ZERO)
+    if total_weight <= 0 or amount <= 0:
+        return [ZERO] * len(positive)
+    left = min(amount, total_weight)
+    return [
+        min((left * w / total_weight).quantize(quantum, rounding=ROUND_HALF_UP), w)
+        for w in positive
+    ]
 
 
 def allocate_pro_rata(

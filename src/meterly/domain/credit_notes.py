@@ -6,13 +6,23 @@
 * The coupons adjustment of an item is its share of the fee's coupons:
   `item × fee.precise_coupons_amount_cents / fee.amount_cents`.
 * Taxes: per item and tax `(item − adjustment) × rate / 100`, summed unrounded per tax
-  and rounded once per tax (half up), like an invoice.
-* Totals: `sub_total_excluding_taxes = round(Σ items − Σ adjustments)`,
-  `taxes = Σ rounded applied taxes`, `total = sub_total + taxes`. The total is built from
-  the rounded parts so the lines always add up; when it differs from the rounded precise
-  total (7142.857 + 1428.571 = 8571.428 → 8571, but 7143 + 1429 = 8572) the difference
-  (one minor unit) is kept in `rounding_adjustment_cents` — Lago's
-  `AdjustAmountsWithRoundingService`.
+  (the note's applied taxes, each rounded half up for display). The note's
+  `taxes_amount_cents` is the rounded sum of the **precise** per-tax amounts, not the sum
+  of the rounded ones (lago-semantics.md item 14, "Credit-note taxes").
+* Totals: `sub_total_excluding_taxes = round(Σ precise items − Σ adjustments)`,
+  `total = round(Σ item amount_cents − Σ adjustments + precise taxes)`; the taxes are then
+  moved by one cent if needed so that sub-total + taxes = total (Lago's
+  `AdjustAmountsWithRoundingService`: 7142.857… item → 7143, taxes 1428.571… → 1429,
+  total round(7143 + 1428.571…) = 8572). `rounding_adjustment_cents` is what the total
+  differs from the rounded precise total.
+* A note that credits everything the invoice still has (every fee's creditable amount)
+  subtracts the earlier notes' tax rounding adjustments (`taxes − precise taxes` of each)
+  from its precise taxes, and gives back exactly what remains of the invoice: its total
+  is the invoice's remaining amount, its taxes what the earlier notes left of the
+  invoice's taxes, its sub-total the rest. With one tax and no coupon this is Lago's
+  figure to the cent (8200 then 8199 for two 68.33 fees at 20 %); with several taxes the
+  invoice rounds each tax on its own, which only the remainder accounts for. So the notes
+  of an invoice never add up to more than the invoice.
 * Validation codes (Lago `CreditNotes::ValidateService`): an item above the fee's
   remaining amount → `amount_cents: higher_than_remaining_fee_amount`; a credit above
   what the invoice can still credit (one unit of rounding tolerated) →
@@ -22,7 +32,8 @@
   still due → `offset_amount_cents: higher_than_remaining_invoice_amount`; a total above
   the invoice's remaining amount → `base: higher_than_remaining_invoice_amount`;
   credit + refund + offset away from the total by more than one unit →
-  `base: does_not_match_item_amounts`; a zero total →
+  `base: does_not_match_item_amounts` (within one unit, the caller snaps the split to the
+  total with `split_to_total`); a zero total →
   `base: total_amount_must_be_positive`.
 * Termination / upgrade of a pay-in-advance subscription: `day_price × remaining_days`
   where the remaining days count from the day after termination (from the termination
@@ -38,8 +49,14 @@ from datetime import date
 from decimal import Decimal
 
 from meterly.domain.errors import NotFound, ValidationFailed
-from meterly.domain.money import FEE_ROUNDING, ZERO, round_cents
-from meterly.domain.taxes import FeeTaxes, InvoiceAppliedTax, Tax, invoice_applied_taxes, tax_fee
+from meterly.domain.money import FEE_ROUNDING, TAX_ROUNDING, ZERO, round_cents
+from meterly.domain.taxes import (
+    FeeTaxes,
+    InvoiceAppliedTax,
+    Tax,
+    invoice_applied_taxes,
+    tax_fee,
+)
 
 HUNDRED = Decimal(100)
 
@@ -104,9 +121,17 @@ class CreditNoteAmounts:
 
 
 def compute_credit_note_amounts(
-    *, fees: Sequence[CreditableFee], items: Sequence[CreditNoteItemRequest]
+    *,
+    fees: Sequence[CreditableFee],
+    items: Sequence[CreditNoteItemRequest],
+    invoice: InvoiceCreditState | None = None,
 ) -> CreditNoteAmounts:
-    """Items → coupons adjustment, taxes and totals. Validates each item against its fee."""
+    """Items → coupons adjustment, taxes and totals. Validates each item against its fee.
+
+    With the `invoice` (its totals and earlier notes), a note that credits everything
+    left gives back exactly what remains (module doc); without it, only the note's own
+    rounding applies.
+    """
     by_id = {f.id: f for f in fees}
     errors: list[str] = []
     out: list[CreditNoteItemAmounts] = []
@@ -138,13 +163,27 @@ def compute_credit_note_amounts(
     if errors:
         raise ValidationFailed({"amount_cents": sorted(set(errors))})
     precise_items = sum((i.precise_amount_cents for i in out), ZERO)
+    items_cents = sum(i.amount_cents for i in out)
     precise_adjustment = sum((i.precise_coupons_adjustment_cents for i in out), ZERO)
     precise_sub = precise_items - precise_adjustment
     applied = invoice_applied_taxes([i.taxes for i in out])
     precise_taxes = sum((t.precise_amount_cents for t in applied), ZERO)
+    credits_all = invoice is not None and _credits_everything_left(fees, requested)
+    if invoice is not None and credits_all:
+        precise_taxes -= invoice.notes_taxes_rounding_cents
     sub = round_cents(precise_sub, FEE_ROUNDING)
-    taxes = sum(t.amount_cents for t in applied)
-    total = sub + taxes
+    taxes, total = _taxes_and_total(
+        sub=sub,
+        items_minus_adjustment=Decimal(items_cents) - precise_adjustment,
+        precise_taxes=precise_taxes,
+    )
+    if invoice is not None and credits_all and invoice.taxes_amount_cents is not None:
+        # Exactly what remains: the invoice's total minus what the earlier notes gave back,
+        # of which the taxes the earlier notes left (never more than the total).
+        total = invoice.remaining_amount_cents
+        taxes_left = invoice.taxes_amount_cents - invoice.notes_taxes_amount_cents
+        taxes = min(max(taxes_left, 0), total)
+        sub = total - taxes
     precise_total = precise_sub + precise_taxes
     return CreditNoteAmounts(
         items=tuple(out),
@@ -160,6 +199,29 @@ def compute_credit_note_amounts(
         total_amount_cents=total,
         rounding_adjustment_cents=total - round_cents(precise_total, FEE_ROUNDING),
     )
+
+
+def _credits_everything_left(fees: Sequence[CreditableFee], requested: dict[str, int]) -> bool:
+    """True when the items take every fee's creditable amount (and something at all)."""
+    left = [f for f in fees if f.creditable_amount_cents > 0]
+    return bool(left) and all(requested.get(f.id, 0) == f.creditable_amount_cents for f in left)
+
+
+def _taxes_and_total(
+    *, sub: int, items_minus_adjustment: Decimal, precise_taxes: Decimal
+) -> tuple[int, int]:
+    """`taxes = round(precise taxes)`, `total = round(items − adjustment + precise taxes)`,
+    then the taxes moved by one cent so that sub + taxes = total. A note without taxes
+    (or a gap of more than one cent, which only fractional items can open) moves the
+    total instead: a tax-free note never shows a one-cent tax."""
+    taxes = round_cents(precise_taxes, TAX_ROUNDING)
+    total = round_cents(items_minus_adjustment + precise_taxes, FEE_ROUNDING)
+    gap = total - sub - taxes
+    if gap == 0:
+        return taxes, total
+    if precise_taxes > 0 and abs(gap) == 1 and taxes + gap >= 0:
+        return taxes + gap, total
+    return taxes, sub + taxes
 
 
 def _effective_rate(base: Decimal, taxes: Decimal) -> Decimal:
@@ -186,6 +248,11 @@ class InvoiceCreditState:
     refunded_amount_cents: int = 0
     offset_amount_cents: int = 0
     invoice_type: str = "subscription"
+    # The invoice's own taxes (None when unknown: the last note then keeps its own rounding)
+    # and what the earlier notes took: Σ taxes and Σ (taxes − precise taxes).
+    taxes_amount_cents: int | None = None
+    notes_taxes_amount_cents: int = 0
+    notes_taxes_rounding_cents: Decimal = ZERO
 
     @property
     def credit_notes_total_amount_cents(self) -> int:
@@ -223,7 +290,7 @@ def estimate_credit_note(
     *, invoice: InvoiceCreditState, items: Sequence[CreditNoteItemRequest]
 ) -> CreditNoteEstimate:
     """Lago's `POST /credit_notes/estimate`: the amounts and the maxima per kind."""
-    amounts = compute_credit_note_amounts(fees=invoice.fees, items=items)
+    amounts = compute_credit_note_amounts(fees=invoice.fees, items=items, invoice=invoice)
     total = amounts.total_amount_cents
     creditable = 0 if invoice.invoice_type == "credit" else invoice.creditable_amount_cents
     return CreditNoteEstimate(
@@ -274,10 +341,38 @@ def validate_credit_note(
             err("credit_amount_cents", "higher_than_remaining_invoice_amount")
     if offset_amount_cents > 0 and offset_amount_cents > invoice.offsettable_amount_cents:
         err("offset_amount_cents", "higher_than_remaining_invoice_amount")
-    if total > invoice.remaining_amount_cents + 1:
+    if total > invoice.remaining_amount_cents:
         err("base", "higher_than_remaining_invoice_amount")
     if details:
         raise ValidationFailed(details)
+
+
+@dataclass(frozen=True, slots=True)
+class CreditNoteSplit:
+    credit_amount_cents: int
+    refund_amount_cents: int
+    offset_amount_cents: int
+
+
+def split_to_total(
+    *,
+    total_amount_cents: int,
+    credit_amount_cents: int,
+    refund_amount_cents: int,
+    offset_amount_cents: int,
+) -> CreditNoteSplit:
+    """Snap a validated split (within one unit of the total) onto the total, as Lago does:
+    the credit takes the difference, else the refund, else the offset. The invoice's
+    remaining amount counts the split, so it must equal what the note gives back."""
+    parts = [credit_amount_cents, refund_amount_cents, offset_amount_cents]
+    gap = total_amount_cents - sum(parts)
+    for i, part in enumerate(parts):
+        if gap == 0:
+            break
+        if part > 0 and part + gap >= 0:
+            parts[i] = part + gap
+            gap = 0
+    return CreditNoteSplit(*parts)
 
 
 def single_day_price(*, amount_cents: int, period_days: int) -> Decimal:

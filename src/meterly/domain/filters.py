@@ -7,12 +7,16 @@ when, for every key of the filter, the text of its property (`property_text`, so
 values the metric declares for that key (Lago's `to_h_with_all_values`); when the metric
 declares none, it means "the key is present with a non-null value".
 
-Each event is priced by exactly one bucket: the matching filter with the most keys wins;
-between matching filters with as many keys, the one declared first wins; an event matching
-no filter goes to the default bucket (`None`), priced with the charge's own properties.
-(Lago excludes from a filter the events of its more specific filters; when two filters
-with as many keys both match an event, Lago counts it twice. We bill it once, first
-declared filter first.) `exclusions_for` gives the SQL side the same partition.
+Each event is priced by exactly one bucket, that of its most specific matching filter
+(lago-semantics.md item 13, "Overlapping charge filters"). Filters are ranked, as Lago's
+`filter_precedence` ranks them: the most keys first, then the fewest accepted values (after
+`__ALL_FILTER_VALUES__` is expanded; "any non-null value" counts as more than any list),
+then declaration order. So `{cloud: [aws]}` wins `cloud=aws` events over
+`{cloud: [aws, gcp]}` whatever their order, and a filter that adds keys to another wins
+over it. The ranking is total, so the buckets partition the events: an event goes to the
+first filter in rank order that it matches, or to the default bucket (`None`, priced with
+the charge's own properties) when it matches none. `exclusions_for` gives the SQL side the
+same partition: a filter's bucket leaves out the events of every filter ranked before it.
 
 Pricing groups (`pricing_group_keys`): events are split by the texts of the grouping
 properties; an event lacking a key (or with null) goes to the group with `None` for it, as
@@ -37,10 +41,6 @@ class ChargeFilterSpec:
     """One charge filter: property key -> accepted values (may hold ALL_FILTER_VALUES)."""
 
     values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-    @property
-    def specificity(self) -> int:
-        return len(self.values)
 
 
 def resolve_values(
@@ -70,6 +70,29 @@ def matches(
     return True
 
 
+def precedence(
+    spec: ChargeFilterSpec, metric_filters: Sequence[MetricFilter] = ()
+) -> tuple[int, int, int]:
+    """The sort key of a filter's rank (lowest first), before declaration order.
+
+    Most keys first; then the fewest keys accepting any non-null value (the metric declares
+    no values to expand `__ALL_FILTER_VALUES__` to: more values than any list); then the
+    fewest accepted values. A filter whose values are subsets of another's on that one's
+    keys, with at least those keys, never ranks after it.
+    """
+    resolved = resolve_values(spec.values, metric_filters)
+    unbounded = sum(1 for accepted in resolved.values() if accepted is None)
+    listed = sum(len(set(accepted)) for accepted in resolved.values() if accepted is not None)
+    return (-len(resolved), unbounded, listed)
+
+
+def ranking(
+    filters: Sequence[ChargeFilterSpec], metric_filters: Sequence[MetricFilter] = ()
+) -> list[int]:
+    """Filter indexes from the most specific to the least (declaration order breaks ties)."""
+    return sorted(range(len(filters)), key=lambda i: (precedence(filters[i], metric_filters), i))
+
+
 def match_filter(
     properties: Mapping[str, object],
     filters: Sequence[ChargeFilterSpec],
@@ -77,33 +100,27 @@ def match_filter(
     metric_filters: Sequence[MetricFilter] = (),
 ) -> int | None:
     """Index of the filter that prices the event (most specific wins), None for default."""
-    best: int | None = None
-    for index, spec in enumerate(filters):
-        if (best is None or spec.specificity > filters[best].specificity) and matches(
-            properties, spec.values, metric_filters
-        ):
-            best = index
-    return best
+    for index in ranking(filters, metric_filters):
+        if matches(properties, filters[index].values, metric_filters):
+            return index
+    return None
 
 
 def exclusions_for(
-    index: int | None, filters: Sequence[ChargeFilterSpec]
+    index: int | None,
+    filters: Sequence[ChargeFilterSpec],
+    *,
+    metric_filters: Sequence[MetricFilter] = (),
 ) -> list[Mapping[str, tuple[str, ...]]]:
     """The filters whose events a bucket must leave out, for `exclude_filters` in SQL.
 
-    Filter `index` keeps the events it matches minus those of every filter that beats it
-    (more keys, or as many keys and declared earlier). The default bucket (None) leaves out
-    the events of every filter.
+    Filter `index` keeps the events it matches minus those of every filter ranked before
+    it (see `ranking`). The default bucket (None) leaves out the events of every filter.
     """
     if index is None:
         return [spec.values for spec in filters]
-    own = filters[index].specificity
-    return [
-        spec.values
-        for other, spec in enumerate(filters)
-        if other != index
-        and (spec.specificity > own or (spec.specificity == own and other < index))
-    ]
+    order = ranking(filters, metric_filters)
+    return [filters[other].values for other in order[: order.index(index)]]
 
 
 def bucket_events(
@@ -115,10 +132,13 @@ def bucket_events(
     """Events per bucket; every filter index and None are keys, even when empty."""
     buckets: dict[int | None, list[UsageEvent]] = {i: [] for i in range(len(filters))}
     buckets[None] = []
+    order = ranking(filters, metric_filters)
     for event in events:
-        buckets[match_filter(event.properties, filters, metric_filters=metric_filters)].append(
-            event
+        chosen = next(
+            (i for i in order if matches(event.properties, filters[i].values, metric_filters)),
+            None,
         )
+        buckets[chosen].append(event)
     return buckets
 
 

@@ -7,7 +7,8 @@ Lago's order (`Invoices::CalculateFeesService`, lago-semantics.md item 12):
    period already billed). It is spread over the charge fees pro rata into their
    `precise_coupons_amount_cents`, as Lago does, and capped at what those fees hold;
 3. − coupons, in `coupons.order_coupons` order, each on the remaining subtotal (or
-   the remaining amount of its eligible fees) and spread pro rata;
+   the remaining amount of its eligible fees) and spread pro rata, each fee's share
+   computed on its own (`coupons.coupon_shares`: no remainder on the last fee);
    → `sub_total_excluding_taxes_amount_cents`;
 4. + taxes per fee on `amount_cents − precise_coupons_amount_cents`, summed per tax
    unrounded and rounded once per tax → `sub_total_including_taxes_amount_cents`;

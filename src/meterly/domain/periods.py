@@ -38,7 +38,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from meterly.domain.errors import ValidationFailed
 
 ONE_MICROSECOND = timedelta(microseconds=1)
-_ONE_DAY_US = 86_400 * 1_000_000
 
 
 class PlanInterval(StrEnum):
@@ -94,28 +93,24 @@ def local_midnight(day: date, *, timezone: str) -> datetime:
 
 
 def billed_days(from_: datetime, to: datetime, *, timezone: str) -> int:
-    """Days Lago bills between two instants: `ceil((to - from) / 1 day)`.
+    """Days Lago bills between two instants: every local date from `from_`'s to `to`'s.
 
-    The difference is taken between the *local wall-clock* times in the customer's
-    timezone, so a DST change does not add or remove a day: days are calendar days, and
-    a partial day counts as a whole one. With `to` the inclusive end of a period
-    (23:59:59.999999) this is the number of local dates from `from_`'s date to `to`'s
-    date; with `to` a termination instant, the termination day is counted.
-
-    Lago counts from the instant, not the date: a subscription started on the 15th at
-    10:00 and terminated on the 20th at 09:00 is billed 5 days (4 d 23 h rounded up),
-    while a termination at 11:00 is billed 6. We keep that exactly.
+    Days are calendar days in the customer's timezone (lago-semantics item 14, "Day
+    counting"): a span that starts in the middle of a day is counted from the beginning
+    of that day, and the day `to` falls on is billed whole, even when `to` is exactly its
+    local midnight (Lago adds one second "to make sure we do not miss a day"). So the
+    start day and the termination day are always billed: a subscription started on the
+    15th at 10:00 and terminated on the 20th at 09:00 (or at 00:00) is billed 6 days, the
+    15th to the 20th. With `to` the inclusive end of a period (23:59:59.999999 local) this
+    is the number of days of the period. A DST change adds or removes no day.
     """
-    tz = zone(timezone)
     from_utc = require_aware(from_, "from_datetime")
     to_utc = require_aware(to, "to_datetime")
-    start = from_utc.astimezone(tz).replace(tzinfo=None)
-    end = to_utc.astimezone(tz).replace(tzinfo=None)
     if to_utc < from_utc:  # compared as instants: wall clocks can go backwards (DST fall back)
         raise ValidationFailed.field("to_datetime", "invalid_date_range")
-    diff = end - start  # may be slightly negative inside a repeated hour: ceil gives 0
-    micro = (diff.days * 86_400 + diff.seconds) * 1_000_000 + diff.microseconds
-    return -(-micro // _ONE_DAY_US)  # integer ceiling: no float on the way
+    first = local_date(from_utc, timezone=timezone)
+    last = local_date(to_utc, timezone=timezone)
+    return (last - first).days + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,16 +260,24 @@ def subscription_period_containing(
     billing_time: BillingTime | str,
     started_at: datetime,
     timezone: str,
+    anchor: datetime | None = None,
 ) -> BillingPeriod:
     """The period of a subscription that contains `instant`, clipped to its start.
 
-    For the first period of a subscription that starts mid-period (calendar billing, or
-    an anniversary subscription started after local midnight), the period runs from
-    `started_at` itself to the end of the calendar/anniversary period; its subscription
-    fee is prorated (see `subscription_fee`). Later periods are full periods.
+    `anchor` is the billing anchor (the original `subscription_at`, kept through plan
+    changes); it defaults to `started_at`. For the first period of a subscription that
+    starts mid-period (calendar billing, a plan change on an anniversary subscription, or
+    a start after local midnight), the period runs from `started_at` itself to the end of
+    the anchored period; its subscription fee is prorated (see `subscription_fee`) and
+    its days count from the beginning of the start day (`billed_days`). Later periods are
+    full periods.
     """
     period = period_containing(
-        instant, interval=interval, billing_time=billing_time, anchor=started_at, timezone=timezone
+        instant,
+        interval=interval,
+        billing_time=billing_time,
+        anchor=started_at if anchor is None else anchor,
+        timezone=timezone,
     )
     if period.end < started_at:
         raise ValidationFailed.field("instant", "before_subscription_start")

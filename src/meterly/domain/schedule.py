@@ -34,8 +34,8 @@ from meterly.domain.periods import (
     BillingPeriod,
     BillingTime,
     PlanInterval,
-    billed_days,
     charges_interval,
+    local_date,
     period_containing,
     require_aware,
     zone,
@@ -55,7 +55,15 @@ class BoundaryReason(StrEnum):
 class SubscriptionTerms:
     """What a subscription and its plan say about time.
 
-    `started_at` is the subscription start (also the anniversary anchor).
+    `started_at` is the subscription start: its first period is clipped to it.
+    `anchor` is the billing anchor, Lago's `subscription_at`: the subscription that
+    replaces another on an upgrade or downgrade keeps the original one, so anniversary
+    periods, the proration denominator and the next boundary do not move with a plan
+    change (lago-semantics item 14). None: `started_at`.
+    `trial_started_at` is Lago's `initial_started_at`, the first start of the
+    subscription's external_id: the trial runs from there, so a plan change or a
+    subscription re-created with the same external id gets no new trial. None:
+    `started_at`.
     `trial_period_days` is the plan's `trial_period` (decimal days, 0 = no trial).
     `bill_charges_monthly` is honoured for yearly and semiannual plans only.
     """
@@ -68,9 +76,15 @@ class SubscriptionTerms:
     trial_period_days: Decimal = Decimal(0)
     bill_charges_monthly: bool = False
     terminated_at: datetime | None = None
+    anchor: datetime | None = None
+    trial_started_at: datetime | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "started_at", require_aware(self.started_at, "started_at"))
+        anchor = self.started_at if self.anchor is None else self.anchor
+        object.__setattr__(self, "anchor", require_aware(anchor, "subscription_at"))
+        trial_from = self.started_at if self.trial_started_at is None else self.trial_started_at
+        object.__setattr__(self, "trial_started_at", require_aware(trial_from, "started_at"))
         if self.terminated_at is not None:
             terminated_at = require_aware(self.terminated_at, "terminated_at")
             object.__setattr__(self, "terminated_at", terminated_at)
@@ -87,12 +101,20 @@ class SubscriptionTerms:
         zone(self.timezone)
 
     @property
+    def billing_anchor(self) -> datetime:
+        """The anchor of the subscription's periods (`anchor`, set in `__post_init__`)."""
+        assert self.anchor is not None
+        return self.anchor
+
+    @property
     def trial_ends_at(self) -> datetime | None:
-        """`started_at + trial_period_days` days (exact, in UTC), or None without a trial."""
+        """`trial_started_at + trial_period_days` days (exact, in UTC), or None without a
+        trial."""
         if self.trial_period_days == 0:
             return None
+        assert self.trial_started_at is not None
         micro = int((Decimal(self.trial_period_days) * _MICROSECONDS_PER_DAY).to_integral_value())
-        return self.started_at + timedelta(microseconds=micro)
+        return self.trial_started_at + timedelta(microseconds=micro)
 
     @property
     def charges_interval(self) -> PlanInterval:
@@ -164,7 +186,7 @@ def _plan_period(terms: SubscriptionTerms, instant: datetime) -> BillingPeriod:
         instant,
         interval=terms.interval,
         billing_time=terms.billing_time,
-        anchor=terms.started_at,
+        anchor=terms.billing_anchor,
         timezone=terms.timezone,
     )
 
@@ -174,7 +196,7 @@ def _charges_period(terms: SubscriptionTerms, instant: datetime) -> BillingPerio
         instant,
         interval=terms.charges_interval,
         billing_time=terms.billing_time,
-        anchor=terms.started_at,
+        anchor=terms.billing_anchor,
         timezone=terms.timezone,
     )
 
@@ -186,6 +208,12 @@ def _fee_span(terms: SubscriptionTerms, instant: datetime) -> FeeSpan:
         billed=full.clipped(start=terms.started_at),
         is_first_period=full.contains(terms.started_at),
     )
+
+
+def fee_span_containing(terms: SubscriptionTerms, instant: datetime) -> FeeSpan:
+    """The plan period containing `instant`, billed from the subscription start at the
+    earliest (what a boundary's `subscription_fee` holds for that period)."""
+    return _fee_span(terms, require_aware(instant, "instant"))
 
 
 class _Collector:
@@ -328,14 +356,38 @@ def termination_boundary(
             paid_in_advance=None,
             unused_days=0,
         )
-    paid_days = billed_days(span.billed.start, span.billed.end, timezone=terms.timezone)
-    used = billed_days(span.billed.start, terminated_at, timezone=terms.timezone)
-    if upgraded:
-        used = max(used - 1, 0)
+    unused_days = _unused_days(terms, span, terminated_at, trial_end=trial_end, upgraded=upgraded)
     return TerminationBoundary(
         at=terminated_at,
         subscription_fee=None,
         charges_period=charges,
         paid_in_advance=span,
-        unused_days=max(paid_days - used, 0),
+        unused_days=unused_days,
     )
+
+
+def _unused_days(
+    terms: SubscriptionTerms,
+    span: FeeSpan,
+    terminated_at: datetime,
+    *,
+    trial_end: datetime | None,
+    upgraded: bool,
+) -> int:
+    """Days of a paid period left after a termination (lago-semantics items 14 and
+    "Credit notes"), counted on local dates like every billed day (`billed_days`).
+
+    The termination day was used, so the unused days start the day after it; on an
+    upgrade the termination day goes to the new plan, so they start on it. A termination
+    on or before the trial's last day gives back the whole fee, which was billed from
+    the trial's end.
+    """
+    last_paid = span.full_period.last_day
+    first_unused = local_date(terminated_at, timezone=terms.timezone)
+    if not upgraded:
+        first_unused += timedelta(days=1)
+    if trial_end is not None:
+        trial_last_day = local_date(trial_end, timezone=terms.timezone)
+        if trial_last_day >= first_unused - timedelta(days=1):
+            first_unused = max(trial_last_day, span.billed.first_day)
+    return max((last_paid - first_unused).days + 1, 0)

@@ -4,18 +4,23 @@ Rule (lago-semantics item 11):
 
     amount = days × plan.amount_cents / days_in_full_period
 
-* `days = ceil((to − from) / 1 day)` on the customer's local wall clock
-  (`periods.billed_days`): calendar days, partial days count as whole ones.
+* `days` are the local dates from `from`'s to `to`'s in the customer's timezone
+  (`periods.billed_days`): a span that starts mid-day counts from the beginning of that
+  day, and the day `to` falls on counts whole, even at its local midnight.
 * `days_in_full_period` is the number of calendar days of the *full* period (a
   mid-period calendar start is prorated against the whole calendar month, 31 for
-  January, 365/366 for a year ...).
-* Termination day is billed (`to` = the termination instant, its day rounds up).
+  January, 365/366 for a year ...). After a plan change the full period is the one of
+  the original anchor (`subscription_at`), so a monthly→yearly upgrade on 2023-09-28 of
+  a subscription anchored on 06-29 bills 275/366 of the yearly amount.
+* Termination day is billed (`to` = the termination instant, at 00:00 too).
   On an upgrade the upgrade day goes to the new plan: the old plan bills `days − 1`.
 * Trials: days before the trial ends are not billed (`from` moves to the trial end;
   the trial-end day itself is billed when the trial ends during it). A trial covering
   the whole span gives 0. Usage charges are never affected by trials.
-* Pay in advance + anniversary + first period (and no trial in the span, not a
-  termination) ⇒ the full amount, no proration.
+* Pay in advance + anniversary + first period starting on the anchor day (and no trial
+  in the span, not a termination) ⇒ the full amount, no proration. The first period of
+  a subscription that replaced another starts on the change day, not on the anchor
+  day: it is prorated.
 * Billing the whole period gives exactly `plan.amount_cents`.
 
 Float vs Decimal: Lago computes `days × amount_cents.fdiv(period_days)` in binary
@@ -41,6 +46,7 @@ from meterly.domain.periods import (
     BillingTime,
     PlanInterval,
     billed_days,
+    local_date,
     require_aware,
 )
 
@@ -132,7 +138,13 @@ def subscription_fee(
             return SubscriptionFeeAmount(0, Decimal(0), 0, full_days)
         start = trial_end
 
-    full_amount_rule = pay_in_advance and time_kind is BillingTime.ANNIVERSARY and is_first_period
+    full_amount_rule = (
+        pay_in_advance
+        and time_kind is BillingTime.ANNIVERSARY
+        and is_first_period
+        and local_date(billed_from, timezone=timezone)
+        == local_date(period.start, timezone=timezone)
+    )
     if full_amount_rule and not (in_trial or terminated or upgraded):
         return SubscriptionFeeAmount(
             plan_amount_cents, Decimal(plan_amount_cents), full_days, full_days

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as sa_create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.pool import NullPool
 
 
@@ -44,8 +44,24 @@ def create_engine(url: str, *, echo: bool = False) -> Engine:
         json_deserializer=json_loads,
         pool_size=10,
         max_overflow=20,
+        # A connection the server dropped (a restart, an outage) is found and replaced at
+        # check-out; one that fails mid-use is invalidated by SQLAlchemy's disconnect check.
         pool_pre_ping=True,
+        connect_args=POSTGRES_TIMEOUTS,
     )
+
+
+# Bounded waits when the server does not answer: connecting (seconds), and unacknowledged
+# writes or a silent peer (tcp_user_timeout in ms; keepalives after 10 s idle, 3 probes
+# 2 s apart). Without them a request, or the event writer, could hang on a dead socket.
+POSTGRES_TIMEOUTS: dict[str, Any] = {
+    "connect_timeout": 5,
+    "tcp_user_timeout": 10_000,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+}
 
 
 def _sqlite_engine(url: str, *, echo: bool) -> Engine:
@@ -60,12 +76,27 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
         json_deserializer=json_loads,
         connect_args={"timeout": 30, "check_same_thread": False},
         poolclass=NullPool if database in (None, "", ":memory:") else None,
+        pool_pre_ping=True,
     )
     event.listen(engine, "connect", _configure_sqlite)
+    event.listen(engine, "handle_error", _discard_broken_sqlite_connection)
     # SQLite's own BEGIN is deferred; BEGIN IMMEDIATE takes the write lock up front so two
     # writers queue on busy_timeout instead of failing with "database is locked" mid-way.
     event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
     return engine
+
+
+# SQLite errors after which a connection stays unusable even once the cause is gone: a
+# connection opened while the file was read-only (or could not be opened, or the disk
+# failed) keeps refusing writes. Counted as disconnects, so the pool discards it and the
+# connections opened before it, instead of keeping them until a restart (issue 20).
+_BROKEN_SQLITE = ("SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")
+
+
+def _discard_broken_sqlite_connection(context: ExceptionContext) -> None:
+    name = getattr(context.original_exception, "sqlite_errorname", "") or ""
+    if name.startswith(_BROKEN_SQLITE):
+        context.is_disconnect = True
 
 
 def _configure_sqlite(dbapi_conn: sqlite3.Connection, _record: object) -> None:
@@ -73,7 +104,10 @@ def _configure_sqlite(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on a power cut or an
+    # OS crash, and an acknowledged event must never be lost. FULL syncs the WAL at each
+    # commit; the event writer's group commit shares one sync among many requests.
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA cache_size=-65536")

@@ -8,8 +8,8 @@ both backends answer it from the index alone (PostgreSQL: an index-only scan, wh
 skips the table as far as the visibility map allows; SQLite: a covering index).
 
 The range per code is the union of what `usage_queries` reads for the requests of that
-code: from the window start (or `recurring_from` for a metric carrying earlier events
-over, unbounded when that is None) to the window end, both included.
+code: from the window start (unbounded for a metric carrying earlier events over) to the
+window end, both included.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def scopes_of(requests: Sequence[UsageRequest]) -> tuple[CountScope, ...]:
     """
     ranges: dict[str, tuple[datetime | None, datetime]] = {}
     for req in requests:
-        lower = req.recurring_from if req.includes_prior else req.window_from
+        lower = None if req.includes_prior else req.window_from  # recurring: no lower bound
         upper = req.window_to
         seen = ranges.get(req.metric.code)
         if seen is not None:

@@ -1,7 +1,8 @@
 """Dashboard sign-in: an organization API key, then a signed, HttpOnly session cookie.
 
 The cookie holds `api key id | organization id | expiry` and an HMAC-SHA256 of them
-keyed with `Settings.secret_key`; the secret itself is never stored. Every request checks
+keyed with `Settings.signing_key` (any of `Settings.verification_keys` verifies it, so a
+rotation does not sign everyone out); the secret itself is never stored. Every request checks
 that the key still exists and is not revoked, so revoking a key signs its sessions out.
 Forms carry a CSRF token derived from the cookie.
 """
@@ -19,6 +20,7 @@ from urllib.parse import parse_qs
 from fastapi import Request
 from sqlalchemy import select
 
+from meterly.api import limits
 from meterly.api.http import clock, database, settings
 from meterly.services.accounts import authenticate, hash_secret
 from meterly.store.tables import ApiKey, Organization
@@ -61,7 +63,7 @@ def sign_in(request: Request, secret: str) -> str | None:
         return None
     expires = clock(request).now() + SESSION_LIFETIME
     body = _b64(f"{key_id}|{org_id}|{int(expires.timestamp())}".encode())
-    return f"{body}.{_b64(_mac(settings(request).secret_key, _PURPOSE, body))}"
+    return f"{body}.{_b64(_mac(settings(request).signing_key, _PURPOSE, body))}"
 
 
 def operator(request: Request) -> Operator | None:
@@ -69,10 +71,14 @@ def operator(request: Request) -> Operator | None:
     cookie = request.cookies.get(COOKIE)
     if not cookie:
         return None
-    secret_key = settings(request).secret_key
+    config = settings(request)
     try:
         body, signature = cookie.split(".", 1)
-        if not hmac.compare_digest(_unb64(signature), _mac(secret_key, _PURPOSE, body)):
+        given = _unb64(signature)
+        if not any(
+            hmac.compare_digest(given, _mac(key, _PURPOSE, body))
+            for key in config.verification_keys
+        ):
             return None
         key_id, org_id, expiry = _unb64(body).decode().split("|")
         expires = int(expiry)
@@ -89,14 +95,17 @@ def operator(request: Request) -> Operator | None:
         if org is None:
             return None
         name = org.name
-    csrf = _b64(_mac(secret_key, "meterly:csrf", cookie))[:32]
+    csrf = _b64(_mac(config.signing_key, "meterly:csrf", cookie))[:32]
     return Operator(organization_id=org_id, organization_name=name, api_key_id=key_id, csrf=csrf)
 
 
 async def form(request: Request) -> dict[str, str]:
     """An application/x-www-form-urlencoded body (last value of each field)."""
     raw = (await request.body()).decode("utf-8", errors="replace")
-    return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+    data = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+    # The API's bounds (api/limits.py): no NUL reaches the database, no 20 MB name.
+    limits.check_body({"form": data})
+    return data
 
 
 def csrf_ok(who: Operator, data: dict[str, str]) -> bool:

@@ -28,7 +28,10 @@ def _not_found() -> Response:
 
 def _customer(request: Request, session: Session, token: str) -> Customer:
     return portal.open_portal(
-        session, secret_key=settings(request).secret_key, token=token, now=clock(request).now()
+        session,
+        secret_keys=settings(request).verification_keys,
+        token=token,
+        now=clock(request).now(),
     )
 
 

@@ -45,9 +45,10 @@ files_router = APIRouter(prefix="/files/credit_notes", tags=["files"])
 # --- signed document links -----------------------------------------------------------------
 
 
-def sign(config: Settings, credit_note_id: str) -> str:
+def sign(config: Settings, credit_note_id: str, *, key: str | None = None) -> str:
     message = f"meterly:credit-note-document:{credit_note_id}".encode()
-    return hmac.new(config.secret_key.encode(), message, hashlib.sha256).hexdigest()
+    secret = key or config.signing_key
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def document_url(config: Settings, credit_note_id: str) -> str:
@@ -254,7 +255,11 @@ def delete_metadata_key(
 @files_router.get("/{credit_note_id}.pdf")
 def credit_note_pdf(credit_note_id: str, request: Request) -> Response:
     token = request.query_params.get("token") or ""
-    if not token or not hmac.compare_digest(sign(settings(request), credit_note_id), token):
+    config = settings(request)
+    if not token or not any(  # any listed secret: links survive a rotation
+        hmac.compare_digest(sign(config, credit_note_id, key=key).encode(), token.encode())
+        for key in config.verification_keys
+    ):
         raise NotFound("credit_note")
     with unit_of_work(request) as session:
         row = session.get(CreditNote, credit_note_id)

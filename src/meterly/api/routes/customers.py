@@ -21,6 +21,7 @@ from meterly.api.http import (
     unit_of_work,
 )
 from meterly.api.schemas.customers import CustomerIn, customer
+from meterly.services import billing
 from meterly.services.accounts import customers, find_organization
 from meterly.store.tables import Customer, Tax
 
@@ -52,6 +53,11 @@ def create_or_update(
         row, _created = customers.upsert(
             session, organization_id=org, data=payload, clock=clock(request)
         )
+        if "invoice_grace_period" in (raw.get("billing_configuration") or {}):
+            # A lower grace period finalizes at once the drafts now due (Lago).
+            billing.apply_grace_period(
+                session, organization_id=org, customer_id=row.id, clock=clock(request)
+            )
         return envelope("customer", render(session, row))
 
 

@@ -17,6 +17,7 @@ from meterly.api.http import (
     unit_of_work,
 )
 from meterly.api.schemas.organizations import OrganizationIn, organization
+from meterly.services import billing
 from meterly.services.accounts import organizations as orgs
 
 router = APIRouter(prefix="/organizations", tags=["organizations"])
@@ -36,4 +37,9 @@ def update(
     with unit_of_work(request) as session:
         row = orgs.find_organization(session, org)
         orgs.update_organization(session, row, changes=present(data), clock=clock(request))
+        if "invoice_grace_period" in (
+            root(body, "organization").get("billing_configuration") or {}
+        ):
+            # A lower grace period finalizes at once the drafts now due (Lago).
+            billing.apply_grace_period(session, organization_id=org, clock=clock(request))
         return envelope("organization", organization(row))

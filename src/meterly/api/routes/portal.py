@@ -20,7 +20,7 @@ def portal_url(
             session,
             organization_id=org,
             external_customer_id=external_customer_id,
-            secret_key=config.secret_key,
+            secret_key=config.signing_key,
             public_url=config.public_url,
             now=clock(request).now(),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from meterly.api.http import clock, envelope, organization_id, unit_of_work
 from meterly.api.schemas.usage import customer_usage
 from meterly.domain.errors import ValidationFailed
+from meterly.services.metering import UsageGrouping
 from meterly.services.metering import usage as usage_service
 
 router = APIRouter(prefix="/customers", tags=["usage"])
@@ -28,7 +30,41 @@ def _compute(request: Request, org: str, external_customer_id: str) -> dict[str,
         "charge_code": params.get("charge_code") or params.get("filter_by_charge_code"),
         "charge_id": params.get("charge_id") or params.get("filter_by_charge_id"),
         "billable_metric_code": params.get("billable_metric_code"),
+        "grouping": _grouping(request),
     }
+
+
+def _grouping(request: Request) -> UsageGrouping:
+    """`group[key]=value` (the Lago client's `group=`), the deprecated `filter_by_group`
+    (a JSON object) and `skip_grouping=true`."""
+    params = request.query_params
+    only: dict[str, str] = {}
+    raw = params.get("filter_by_group")
+    if raw:
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise ValidationFailed.field("filter_by_group", "invalid_format")
+        for key, value in parsed.items():
+            only[str(key)] = _group_value(value)
+    for name, value in params.multi_items():
+        if name.startswith("group[") and name.endswith("]") and len(name) > len("group[]"):
+            only[name[len("group[") : -1]] = value
+    skip = params.get("skip_grouping", "false").lower() == "true"
+    return UsageGrouping(only=only, skip=skip)
+
+
+def _group_value(value: object) -> str:
+    """A group value as the text its events carry (`filter_by_group` may hold a 1-list)."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise ValidationFailed.field("filter_by_group", "invalid_format")
 
 
 @router.get("/{external_customer_id}/current_usage")

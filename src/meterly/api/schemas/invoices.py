@@ -15,7 +15,7 @@ from meterly.api.schemas.customers import customer as customer_body
 from meterly.api.schemas.fees import applied_tax_id, fee
 from meterly.api.schemas.subscriptions import subscription as subscription_body
 from meterly.api.wire import dec, iso, iso_date
-from meterly.config import Settings
+from meterly.config import MissingSecretKey, Settings, with_secret_key
 from meterly.services.billing import invoices as invoice_service
 from meterly.services.credits import offsetted_amount_cents
 from meterly.store.tables import (
@@ -35,14 +35,19 @@ class InvoiceUpdateIn(Payload):
     metadata: list[dict[str, Any]] | None = None
 
 
-def sign(config: Settings, invoice_id: str) -> str:
+def sign(config: Settings, invoice_id: str, *, key: str | None = None) -> str:
     """The HMAC that lets a link open one invoice's documents without an API key."""
     message = f"meterly:invoice-document:{invoice_id}".encode()
-    return hmac.new(config.secret_key.encode(), message, hashlib.sha256).hexdigest()
+    secret = key or config.signing_key
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def verify_token(config: Settings, invoice_id: str, token: str | None) -> bool:
-    return bool(token) and hmac.compare_digest(sign(config, invoice_id), token or "")
+    """Signed with the current secret or a previous one still listed (rotation)."""
+    return bool(token) and any(
+        hmac.compare_digest(sign(config, invoice_id, key=key).encode(), (token or "").encode())
+        for key in config.verification_keys
+    )
 
 
 def document_url(config: Settings, invoice_id: str, extension: str) -> str:
@@ -237,9 +242,26 @@ def invoice_payload(
     session: Session, row: Invoice, *, config: Settings | None = None
 ) -> dict[str, Any]:
     """The invoice as a webhook carries it (no request: links from the process settings)."""
-    config = config or Settings.from_env()
-    links = InvoiceLinks(file_url=document_url(config, row.id, "pdf") if row.file_path else None)
+    links = InvoiceLinks()
+    if row.file_path:
+        links.file_url = _worker_document_url(session, config, row.id)
     return invoice(session, row, include_fees=True, links=links)
+
+
+def _worker_document_url(session: Session, config: Settings | None, invoice_id: str) -> str | None:
+    """The PDF link signed with the server's secret (configured, or kept next to SQLite).
+
+    The secret file is the one next to the database this session reads (the worker may
+    name it with --database-url, not the environment). A worker on PostgreSQL without
+    METERLY_SECRET_KEY cannot sign a link the server accepts: the webhook then carries no
+    file_url, as Lago's does before its PDF exists.
+    """
+    served = session.get_bind().engine.url.render_as_string(hide_password=False)
+    try:
+        config = config or with_secret_key(Settings.from_env(), database_url=served)
+    except MissingSecretKey:
+        return None
+    return document_url(config, invoice_id, "pdf")
 
 
 def _sorted_periods(row: Invoice) -> list[InvoiceSubscription]:

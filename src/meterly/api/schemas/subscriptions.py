@@ -23,6 +23,7 @@ class SubscriptionIn(Payload):
     subscription_at: datetime | None = None
     ending_at: datetime | None = None
     plan_overrides: dict[str, Any] | None = None
+    consolidate_invoice: bool | None = None
 
     @field_validator("subscription_at", "ending_at", mode="before")
     @classmethod
@@ -68,7 +69,7 @@ def subscription(
         "on_termination_credit_note": row.on_termination_credit_note,
         "on_termination_invoice": row.on_termination_invoice,
         "progressive_billing_disabled": row.progressive_billing_disabled,
-        "consolidate_invoice": True,
+        "consolidate_invoice": row.consolidate_invoice,
         "purchase_order_number": None,
         "cancellation_reason": None,
         "activated_at": iso(row.started_at) if row.status != "pending" else None,

@@ -9,45 +9,84 @@ from meterly.api.wire import dec, iso, iso_date
 from meterly.domain.money import Currency
 from meterly.services.metering import BucketUsage, ChargeUsage, SubscriptionUsage, project_bucket
 
+Row = tuple[BucketUsage, tuple[Decimal, int] | None]
 
-def _filter_row(bucket: BucketUsage, projection: tuple[Decimal, int] | None) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "units": dec(bucket.units),
-        "total_aggregated_units": dec(bucket.units),
-        "events_count": bucket.events_count,
-        "amount_cents": bucket.fee.amount_cents,
+
+def _totals(rows: list[Row]) -> dict[str, Any]:
+    """Units (full, unprorated: lago-semantics.md item 13), events and amount of buckets."""
+    units = dec(sum((b.usage_units for b, _ in rows), Decimal(0)))
+    return {
+        "units": units,
+        "total_aggregated_units": units,
+        "events_count": sum(b.events_count for b, _ in rows),
+        "amount_cents": sum(b.fee.amount_cents for b, _ in rows),
         "pricing_unit_details": None,
-        "invoice_display_name": bucket.charge_filter.invoice_display_name
-        if bucket.charge_filter
-        else None,
-        "values": dict(bucket.charge_filter.values) if bucket.charge_filter else None,
-        "presentation_breakdowns": [],
     }
-    if projection is not None:
-        row["values"] = row["values"] or {}
-        row["projected_units"] = dec(projection[0])
-        row["projected_amount_cents"] = projection[1]
-    return row
+
+
+def _filter_rows(rows: list[Row], has_filters: bool) -> list[dict[str, Any]]:
+    """One row per charge filter (and the default bucket) over `rows`, Lago's
+    `fees.group_by(charge_filter)`: a filter split into groups adds its groups up."""
+    if not has_filters:
+        return []
+    by_filter: dict[str | None, list[Row]] = {}
+    for row in rows:
+        bucket = row[0]
+        by_filter.setdefault(bucket.charge_filter.id if bucket.charge_filter else None, []).append(
+            row
+        )
+    out = []
+    for merged in by_filter.values():
+        charge_filter = merged[0][0].charge_filter
+        body: dict[str, Any] = {
+            **_totals(merged),
+            "invoice_display_name": charge_filter.invoice_display_name if charge_filter else None,
+            "values": dict(charge_filter.values) if charge_filter else None,
+            "presentation_breakdowns": [],
+        }
+        if merged[0][1] is not None:
+            body["values"] = body["values"] or {}
+            body.update(_projected(merged))
+        out.append(body)
+    return out
+
+
+def _projected(rows: list[Row]) -> dict[str, Any]:
+    return {
+        "projected_units": dec(sum((p[0] for _, p in rows if p), Decimal(0))),
+        "projected_amount_cents": sum(p[1] for _, p in rows if p),
+    }
+
+
+def _grouped_usage(rows: list[Row], has_filters: bool) -> list[dict[str, Any]]:
+    """One entry per `grouped_by` (Lago's `fees.group_by(grouped_by)`), each with its
+    filter rows; none when no bucket is grouped."""
+    if not any(b.grouped_by for b, _ in rows):
+        return []
+    by_group: dict[tuple[tuple[str, Any], ...], list[Row]] = {}
+    for row in rows:
+        by_group.setdefault(tuple(row[0].grouped_by.items()), []).append(row)
+    return [
+        {
+            **_totals(group_rows),
+            "grouped_by": dict(key),
+            "filters": _filter_rows(group_rows, has_filters),
+            "presentation_breakdowns": [],
+        }
+        for key, group_rows in by_group.items()
+    ]
 
 
 def _charge_usage(usage: ChargeUsage, cur: Currency, ratio: Decimal | None) -> dict[str, Any]:
     charge, metric = usage.charge, usage.charge.billable_metric
-    projections = [
-        project_bucket(b, charge, cur, ratio) if ratio is not None else None for b in usage.buckets
+    rows: list[Row] = [
+        (b, project_bucket(b, charge, cur, ratio) if ratio is not None else None)
+        for b in usage.buckets
     ]
     has_filters = bool(charge.filters)
-    plain = [(b, p) for b, p in zip(usage.buckets, projections, strict=True) if not b.grouped_by]
-    grouped: dict[tuple[tuple[str, Any], ...], list[tuple[BucketUsage, Any]]] = {}
-    for b, p in zip(usage.buckets, projections, strict=True):
-        if b.grouped_by:
-            grouped.setdefault(tuple(sorted(b.grouped_by.items())), []).append((b, p))
     body: dict[str, Any] = {
-        "units": dec(usage.units),
-        "total_aggregated_units": dec(usage.units),
-        "events_count": usage.events_count,
-        "amount_cents": usage.amount_cents,
+        **_totals(rows),
         "amount_currency": cur.code,
-        "pricing_unit_details": None,
         "charge": {
             "lago_id": charge.id,
             "code": charge.code,
@@ -60,25 +99,12 @@ def _charge_usage(usage: ChargeUsage, cur: Currency, ratio: Decimal | None) -> d
             "code": metric.code,
             "aggregation_type": metric.aggregation_type,
         },
-        "filters": [_filter_row(b, p) for b, p in plain] if has_filters else [],
-        "grouped_usage": [
-            {
-                "units": dec(sum((b.units for b, _ in rows), Decimal(0))),
-                "total_aggregated_units": dec(sum((b.units for b, _ in rows), Decimal(0))),
-                "events_count": sum(b.events_count for b, _ in rows),
-                "amount_cents": sum(b.fee.amount_cents for b, _ in rows),
-                "pricing_unit_details": None,
-                "grouped_by": dict(key),
-                "filters": [_filter_row(b, p) for b, p in rows] if has_filters else [],
-                "presentation_breakdowns": [],
-            }
-            for key, rows in grouped.items()
-        ],
+        "filters": _filter_rows(rows, has_filters),
+        "grouped_usage": _grouped_usage(rows, has_filters),
         "presentation_breakdowns": [],
     }
     if ratio is not None:
-        body["projected_units"] = dec(sum((p[0] for p in projections if p), Decimal(0)))
-        body["projected_amount_cents"] = sum(p[1] for p in projections if p)
+        body.update(_projected(rows))
         body["projected_presentation_breakdowns"] = []
     return body
 

@@ -5,6 +5,7 @@ compute_charge prices one bucket's usage (major units, unrounded, with an explan
 finalize_fee rounds it once into a fee's money fields.
 """
 
+from meterly.domain.pricing.advance import AdvanceCharge, AdvanceEvent, price_in_advance
 from meterly.domain.pricing.engine import billable_increment, compute_charge, pay_in_advance_amount
 from meterly.domain.pricing.fees import (
     FeeAmounts,
@@ -38,6 +39,8 @@ from meterly.domain.pricing.results import ChargeAmount, ExplanationLine, Pricin
 normalized = normalized_properties
 
 __all__ = [
+    "AdvanceCharge",
+    "AdvanceEvent",
     "ChargeAmount",
     "ChargeModel",
     "ChargeProperties",
@@ -64,6 +67,7 @@ __all__ = [
     "normalized_properties",
     "parse_properties",
     "pay_in_advance_amount",
+    "price_in_advance",
     "prorata",
     "running_totals",
     "spending_minimum_true_up",

@@ -19,6 +19,7 @@ from meterly.domain.pricing.models import (
     VolumeProperties,
 )
 from meterly.domain.pricing.percentage import price_percentage, running_totals
+from meterly.domain.pricing.prorated import price_prorated_graduated
 from meterly.domain.pricing.results import ChargeAmount, PricingInput
 from meterly.domain.pricing.simple import price_dynamic, price_package, price_standard
 from meterly.domain.pricing.tiered import (
@@ -56,6 +57,8 @@ def _price(
         case StandardProperties():
             return price_standard(properties, usage)
         case GraduatedProperties():
+            if usage.prorated_events is not None:
+                return price_prorated_graduated(properties, usage, baseline=baseline)
             return price_graduated(properties, usage, baseline=baseline)
         case GraduatedPercentageProperties():
             return price_graduated_percentage(properties, usage, baseline=baseline)
@@ -87,10 +90,18 @@ def pay_in_advance_amount(
     its exclude_event flag: zero units cost 0 even where a first tier has a flat amount
     (so the first event of the period pays that flat), and the percentage baseline
     reuses the running totals of the run that includes the event. Volume cannot be
-    billed in advance. The delta may be negative; the fee clamps it to 0.
+    billed in advance; a dynamic event costs its own price. The delta may be negative;
+    the fee clamps it to 0.
     """
     if isinstance(properties, VolumeProperties):
         raise ValidationFailed.field("pay_in_advance", "invalid_aggregation_type_or_charge_model")
+    if isinstance(properties, DynamicProperties):
+        # Lago bills an in-advance dynamic event its own price (lago-semantics item 13):
+        # the event's precise_total_amount_cents in major units, whatever its units.
+        if currency is None:
+            raise DomainError("the dynamic model needs a currency", code="currency_required")
+        spent = after.precise_total_amount_cents - before.precise_total_amount_cents
+        return spent.scaleb(-currency.exponent)
     if isinstance(properties, PercentageProperties):
         before = replace(before, running_totals=_shared_running_totals(properties, after))
     with_event = _price(properties, after, currency=currency, premium=premium, baseline=False)

@@ -25,6 +25,8 @@ class PricingInput:
     - `precise_total_amount_cents`: sum of the events' own prices in minor units
       (dynamic model).
     - `full_units`: units without proration (volume picks its tier with them).
+    - `prorated_events`: on a prorated charge, each event's (full, prorated) increment in
+      timestamp order; a graduated charge then uses the prorated graduated model.
     """
 
     units: Decimal
@@ -33,6 +35,7 @@ class PricingInput:
     precise_total_amount_cents: Decimal = ZERO
     full_units: Decimal | None = None
     running_totals: tuple[Decimal, ...] | None = None
+    prorated_events: tuple[tuple[Decimal, Decimal], ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("units", "precise_total_amount_cents", "full_units"):

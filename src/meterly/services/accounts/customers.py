@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from meterly.domain.errors import NotFound, ValidationFailed
 from meterly.domain.money import is_currency
 from meterly.services.common import Clock, new_id
+from meterly.store.sequences import CUSTOMERS_SCOPE, next_value
 from meterly.store.tables import Customer, Organization, Subscription, Tax
 
 PROFILE_FIELDS = (
@@ -113,14 +114,9 @@ def upsert(
     if row is None:
         org = session.get(Organization, organization_id)
         assert org is not None
-        sequence = (
-            session.scalar(
-                select(func.max(Customer.sequential_id)).where(
-                    Customer.organization_id == organization_id
-                )
-            )
-            or 0
-        ) + 1
+        # A counter row bumped atomically, not max + 1: concurrent creations would read the
+        # same maximum, share an id and then collide on their invoice numbers (issue 20).
+        sequence = next_value(session, organization_id=organization_id, scope=CUSTOMERS_SCOPE)
         row = Customer(
             id=new_id(),
             organization_id=organization_id,

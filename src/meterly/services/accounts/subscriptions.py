@@ -28,7 +28,10 @@ def timezone_of(session: Session, sub: Subscription) -> str:
 
 
 def current_period(session: Session, sub: Subscription, *, at: datetime) -> BillingPeriod | None:
-    """The subscription's billing period containing `at` (None before it starts)."""
+    """The subscription's billing period containing `at` (None before it starts).
+
+    Periods are anchored on `subscription_at`, which a plan change keeps.
+    """
     started = sub.started_at or sub.subscription_at
     if at < started:
         return None
@@ -38,6 +41,7 @@ def current_period(session: Session, sub: Subscription, *, at: datetime) -> Bill
         billing_time=sub.billing_time,
         started_at=started,
         timezone=timezone_of(session, sub),
+        anchor=sub.subscription_at,
     )
 
 
@@ -156,16 +160,33 @@ def activate_pending(
     return started
 
 
+def initial_started_at(session: Session, sub: Subscription) -> datetime:
+    """Lago's `initial_started_at`: the first start of the customer's subscriptions with
+    this external_id (plan changes and re-creations included), where trials run from."""
+    first = session.scalar(
+        select(func.min(Subscription.started_at)).where(
+            Subscription.customer_id == sub.customer_id,
+            Subscription.external_id == sub.external_id,
+            Subscription.started_at.is_not(None),
+        )
+    )
+    return first or sub.started_at or sub.subscription_at
+
+
 def terms_of(session: Session, sub: Subscription) -> SubscriptionTerms:
     """What the billing schedule needs to know of a subscription and its plan."""
     plan = sub.plan
+    trial = plan.trial_period or Decimal(0)
     return SubscriptionTerms(
         started_at=sub.started_at or sub.subscription_at,
+        anchor=sub.subscription_at,
+        # Only a trial needs the first start: no query for the plans without one.
+        trial_started_at=initial_started_at(session, sub) if trial > 0 else None,
         billing_time=sub.billing_time,  # type: ignore[arg-type]
         interval=plan.interval,  # type: ignore[arg-type]
         timezone=timezone_of(session, sub),
         plan_pay_in_advance=plan.pay_in_advance,
-        trial_period_days=plan.trial_period or Decimal(0),
+        trial_period_days=trial,
         bill_charges_monthly=bool(plan.bill_charges_monthly),
         terminated_at=sub.terminated_at,
     )

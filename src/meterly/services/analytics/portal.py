@@ -1,8 +1,10 @@
 """The customer portal: signed links and what one customer may see through them.
 
 A link carries `organization id, customer id, expiry` and an HMAC-SHA256 of them keyed
-with `Settings.secret_key`. Nothing is stored: a link cannot be widened to another
-customer (the MAC would not match) and stops working when it expires. Every failure (bad
+with `Settings.signing_key`; it verifies against any of `Settings.verification_keys`, so
+links signed before a secret rotation keep working while the old secret is listed.
+Nothing is stored: a link cannot be widened to another customer (the MAC would not
+match) and stops working when it expires. Every failure (bad
 encoding, bad MAC, expired, customer deleted) is the same `NotFound("customer")`.
 """
 
@@ -60,12 +62,12 @@ def issue_token(
     return f"{body}.{_b64(_mac(secret_key, body))}"
 
 
-def read_token(secret_key: str, token: str, *, now: datetime) -> PortalGrant:
+def read_token(secret_keys: tuple[str, ...], token: str, *, now: datetime) -> PortalGrant:
     """The grant a token carries, or NotFound for any bad, tampered or expired token."""
     try:
         body, signature = token.split(".", 1)
         given = _unb64(signature)
-        if not hmac.compare_digest(given, _mac(secret_key, body)):
+        if not any(hmac.compare_digest(given, _mac(key, body)) for key in secret_keys):
             raise ValueError("bad signature")
         org_id, customer_id, expiry = _unb64(body).decode().split("|")
         expires_at = datetime.fromtimestamp(int(expiry), tz=now.tzinfo)
@@ -98,8 +100,10 @@ def portal_url(
     return f"{public_url.rstrip('/')}/portal/{token}"
 
 
-def open_portal(session: Session, *, secret_key: str, token: str, now: datetime) -> Customer:
-    grant = read_token(secret_key, token, now=now)
+def open_portal(
+    session: Session, *, secret_keys: tuple[str, ...], token: str, now: datetime
+) -> Customer:
+    grant = read_token(secret_keys, token, now=now)
     customer = session.get(Customer, grant.customer_id)
     if (
         customer is None

@@ -2,15 +2,18 @@
 
 The fee of an event is the price of the period's usage with it minus the price without
 it; sum and unique-count metrics bill only what rises above the period's high-water mark.
-Events are priced in timestamp order; each fee is keyed by its event, so processing the
-same event twice (a retried run, two workers) creates one fee.
+The pricing itself is the domain's (`pricing.price_in_advance`): a recurring metric opens
+the period with what its earlier periods left, a prorated charge weighs each event by the
+remaining days of the period, a dynamic charge bills each event its own price. Events are
+priced in timestamp order; each fee is keyed by its event, so processing the same event
+twice (a retried run, two workers) creates one fee.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,14 +25,16 @@ from meterly.domain.aggregation import numeric_value, running_totals
 from meterly.domain.errors import NotFound, ValidationFailed
 from meterly.domain.filters import ChargeFilterSpec, match_filter
 from meterly.domain.money import Currency, currency
+from meterly.domain.periods import BillingPeriod
 from meterly.domain.pricing import (
+    AdvanceEvent,
     FeeAmounts,
-    PricingInput,
     finalize_fee,
     parse_properties,
-    pay_in_advance_amount,
+    price_in_advance,
 )
-from meterly.domain.usage import AggregationType, UsageEvent
+from meterly.domain.proration import proration_weight
+from meterly.domain.usage import AggregationType, BillableMetric, UsageEvent
 from meterly.services.accounts import active
 from meterly.services.billing.issuing import issue_advance_invoice, tax_standalone_fee
 from meterly.services.catalog import billable_metrics
@@ -40,6 +45,8 @@ from meterly.store.repositories import events as event_store
 from meterly.store.tables import Charge, ChargeFilter, Fee, Subscription
 
 _HIGH_WATER = (AggregationType.SUM, AggregationType.UNIQUE_COUNT)
+# Before every event: a recurring metric's earlier periods have no lower time bound.
+_BEGINNING_OF_TIME = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,42 +78,80 @@ def advance_charges(sub: Subscription, code: str | None = None) -> list[Charge]:
     ]
 
 
-def price_events(charge: Charge, events: Sequence[UsageEvent], cur: Currency) -> list[AdvanceFee]:
-    """The fee of every event of the period on one charge, in timestamp order."""
+def price_events(
+    charge: Charge,
+    events: Sequence[UsageEvent],
+    cur: Currency,
+    *,
+    window: BillingPeriod,
+    period_days: int,
+    prior: Sequence[UsageEvent] = (),
+) -> list[AdvanceFee]:
+    """The fee of every event of the period (`window`) on one charge, in timestamp order.
+
+    `prior`: the subscription's events before the window (a recurring metric's earlier
+    periods); `period_days`: days of the full charges period (the proration denominator).
+    """
     metric = billable_metrics.to_domain(charge.billable_metric)
     filters = list(charge.filters)
     specs = [ChargeFilterSpec(values={k: tuple(v) for k, v in f.values.items()}) for f in filters]
-    buckets: dict[int | None, list[UsageEvent]] = {}
-    for event in events:
-        index = match_filter(event.properties, specs, metric_filters=metric.filters)
-        buckets.setdefault(index, []).append(event)
+
+    def by_bucket(chosen: Sequence[UsageEvent]) -> dict[int | None, list[UsageEvent]]:
+        buckets: dict[int | None, list[UsageEvent]] = {}
+        for event in chosen:
+            index = match_filter(event.properties, specs, metric_filters=metric.filters)
+            buckets.setdefault(index, []).append(event)
+        return buckets
+
+    carried = by_bucket(prior if _carries_over(metric) else ())
+    span = (window.start, window.end)
+
+    def weight(moment: datetime) -> Decimal | None:
+        if not charge.prorated:
+            return None
+        return proration_weight(
+            moment, window=span, timezone=window.timezone, period_days=period_days
+        )
+
     fees: list[AdvanceFee] = []
-    for index, bucket in buckets.items():
+    for index, bucket in by_bucket(events).items():
         charge_filter = filters[index] if index is not None else None
         properties = parse_properties(
             charge.charge_model, charge_filter.properties if charge_filter else charge.properties
         )
-        totals = running_totals(metric, bucket)
+        earlier = carried.get(index, [])
+        if metric.aggregation_type in _HIGH_WATER:
+            totals = running_totals(metric, [*earlier, *bucket])
+            opening = totals[len(earlier) - 1] if earlier else Decimal(0)
+            totals = totals[len(earlier) :]
+        else:
+            totals, opening = [Decimal(n) for n in range(1, len(bucket) + 1)], Decimal(0)
         values = _event_values(metric.aggregation_type, metric.field_name, bucket)
-        high = Decimal(0)
-        for i, event in enumerate(bucket):
-            before_units = high if metric.aggregation_type in _HIGH_WATER else Decimal(i)
-            after_units = (
-                max(high, totals[i]) if metric.aggregation_type in _HIGH_WATER else Decimal(i + 1)
-            )
-            amount = pay_in_advance_amount(
-                properties,
-                before=PricingInput(units=before_units, events_count=i, event_values=values[:i]),
-                after=PricingInput(
-                    units=after_units, events_count=i + 1, event_values=values[: i + 1]
-                ),
-                currency=cur,
-            )
-            units = after_units - before_units
-            high = max(high, totals[i])
-            fee = finalize_fee(amount=amount, units=units, currency=cur)
-            fees.append(AdvanceFee(charge, charge_filter, event, units, fee))
+        priced = price_in_advance(
+            properties,
+            [
+                AdvanceEvent(
+                    total=total,
+                    value=value,
+                    precise_total_amount_cents=event.precise_total_amount_cents or Decimal(0),
+                    weight=weight(event.timestamp),
+                )
+                for event, total, value in zip(bucket, totals, values, strict=True)
+            ],
+            prorated=charge.prorated,
+            opening_total=opening,
+            opening_weight=weight(window.start) or Decimal(1),
+            currency=cur,
+        )
+        for event, charged in zip(bucket, priced, strict=True):
+            fee = finalize_fee(amount=charged.amount, units=charged.units, currency=cur)
+            fees.append(AdvanceFee(charge, charge_filter, event, charged.units, fee))
     return fees
+
+
+def _carries_over(metric: BillableMetric) -> bool:
+    """A recurring sum or unique count starts each period where the previous ones left it."""
+    return metric.recurring and metric.aggregation_type in _HIGH_WATER
 
 
 def _event_values(
@@ -118,19 +163,37 @@ def _event_values(
     return tuple(numeric_value(e.properties.get(field_name)) or Decimal(0) for e in events)
 
 
-def _period_events(
-    session: Session, sub: Subscription, charge: Charge, *, at: datetime
+def _events_between(
+    session: Session, sub: Subscription, charge: Charge, start: datetime, end: datetime
 ) -> list[UsageEvent]:
-    window, _days = charges_window(session, sub, at=at)
     rows = event_store.events_in_window(
         session.connection(),
         organization_id=sub.organization_id,
         external_subscription_id=sub.external_id,
         codes=[charge.billable_metric.code],
-        window_from=window.start,
-        window_to=window.end,
+        window_from=start,
+        window_to=end,
     )
     return [_usage_event(dict(r)) for r in rows]
+
+
+def _period_events(
+    session: Session, sub: Subscription, charge: Charge, *, at: datetime
+) -> tuple[BillingPeriod, int, list[UsageEvent]]:
+    """The charges period containing `at`, its full days and its events."""
+    window, days = charges_window(session, sub, at=at)
+    return window, days, _events_between(session, sub, charge, window.start, window.end)
+
+
+def _prior_events(
+    session: Session, sub: Subscription, charge: Charge, window: BillingPeriod
+) -> list[UsageEvent]:
+    """For a recurring metric, every event of the subscription before the window (no
+    lower bound: events timestamped before the subscription started count too)."""
+    if not _carries_over(billable_metrics.to_domain(charge.billable_metric)):
+        return []
+    before = window.start - timedelta(microseconds=1)
+    return _events_between(session, sub, charge, _BEGINNING_OF_TIME, before)
 
 
 def process_subscription(session: Session, *, sub: Subscription, clock: Clock) -> list[Fee]:
@@ -145,7 +208,7 @@ def process_subscription(session: Session, *, sub: Subscription, clock: Clock) -
     if current.start > (sub.started_at or sub.subscription_at):
         instants.append(current.start - timedelta(microseconds=1))
     for charge, instant in ((c, i) for c in advance_charges(sub) for i in instants):
-        events = _period_events(session, sub, charge, at=instant)
+        window, days, events = _period_events(session, sub, charge, at=instant)
         if not events:
             continue
         billed = set(
@@ -157,7 +220,10 @@ def process_subscription(session: Session, *, sub: Subscription, clock: Clock) -
                 )
             )
         )
-        for priced in price_events(charge, events, cur):
+        prior = _prior_events(session, sub, charge, window)
+        for priced in price_events(
+            charge, events, cur, window=window, period_days=days, prior=prior
+        ):
             if priced.event.transaction_id in billed:
                 continue
             fee = _store_fee(session, sub, priced, now=now)
@@ -263,13 +329,13 @@ def estimate(
     cur = currency(sub.plan.amount_currency)
     results = []
     for charge in charges:
-        existing = [
-            e
-            for e in _period_events(session, sub, charge, at=event.timestamp)
-            if e.transaction_id != event.transaction_id
-        ]
+        window, days, current = _period_events(session, sub, charge, at=event.timestamp)
+        prior = _prior_events(session, sub, charge, window)
+        existing = [e for e in current if e.transaction_id != event.transaction_id]
         ordered = sorted([*existing, candidate], key=lambda e: (e.timestamp, e.transaction_id))
-        for priced in price_events(charge, ordered, cur):
+        for priced in price_events(
+            charge, ordered, cur, window=window, period_days=days, prior=prior
+        ):
             if priced.event is candidate:
                 results.append((priced, sub))
     return results

@@ -1,15 +1,18 @@
-"""Billing one boundary of a subscription, and its termination.
+"""What a boundary of a subscription bills, and its termination.
 
-Each billed boundary of a subscription is one unit of work: the invoice, its fees and the
-`invoice_subscriptions` row keyed by (subscription, boundary, reason). A repeated or
-concurrent run hits that unique key, rolls back its unit of work, and bills nothing twice.
+Each billed boundary of a subscription is an `InvoicePart`: its fees and the
+`invoice_subscriptions` row keyed by (subscription, boundary, reason). Parts go on an
+invoice alone or consolidated (`consolidation`); a repeated or concurrent run hits the
+unique key, rolls back its unit of work, and bills nothing twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists
 from sqlalchemy.orm import Session
 
 from meterly.domain.schedule import (
@@ -28,7 +31,8 @@ from meterly.services.billing.issuing import (
     PERIODIC,
     STARTING,
     TERMINATING,
-    issue_invoice,
+    InvoicePart,
+    issue_parts,
 )
 from meterly.services.common import Clock
 from meterly.services.credits import termination_credits
@@ -41,15 +45,14 @@ from meterly.store.tables import (
 )
 
 
-def bill_boundary(
+def boundary_part(
     session: Session,
     *,
     sub: Subscription,
     boundary: BillingBoundary,
-    clock: Clock,
     usage: Mapping[UsageKey, PrefetchedUsage] | None = None,
-) -> Invoice | None:
-    """The invoice of one boundary: subscription fee and/or the charges of the closed period."""
+) -> InvoicePart:
+    """What one boundary bills: the subscription fee and/or the charges of the closed period."""
     reason = (
         STARTING
         if "subscription_start" in boundary.reasons and boundary.charges_period is None
@@ -65,26 +68,39 @@ def bill_boundary(
     charges_window = boundary.charges_period
     if charges_window is not None:
         fees.extend(charge_fees(session, sub, charges_window, usage=usage))
-    return issue_invoice(
-        session,
-        sub=sub,
-        fees=fees,
-        boundary=boundary.at,
-        reason=reason,
-        fee_span=boundary.subscription_fee,
-        charges_window=charges_window,
-        clock=clock,
-    )
+    return InvoicePart(sub, fees, boundary.at, reason, boundary.subscription_fee, charges_window)
+
+
+def bill_boundary(
+    session: Session,
+    *,
+    sub: Subscription,
+    boundary: BillingBoundary,
+    clock: Clock,
+    usage: Mapping[UsageKey, PrefetchedUsage] | None = None,
+) -> Invoice | None:
+    """The invoice of one boundary of one subscription alone."""
+    part = boundary_part(session, sub=sub, boundary=boundary, usage=usage)
+    return issue_parts(session, parts=[part], at=boundary.at, clock=clock)
 
 
 # --- termination -----------------------------------------------------------------------
 
 
-def terminate(session: Session, *, sub: Subscription, clock: Clock, upgrading: bool) -> None:
+def terminate(
+    session: Session,
+    *,
+    sub: Subscription,
+    clock: Clock,
+    upgrading: bool,
+    successor: Subscription | None = None,
+) -> None:
     """End an active subscription now and bill its open period at once.
 
     Closed boundaries not billed yet (a worker that was down) are billed first; then the
     open period: the termination day is billed; on an upgrade that day goes to the new plan.
+    A plan change passes the `successor` that starts now: its first fees (a plan paid in
+    advance) go on the termination invoice, one invoice for the change (Lago).
     """
     now = clock.now()
     for boundary in closed_boundaries(
@@ -96,33 +112,39 @@ def terminate(session: Session, *, sub: Subscription, clock: Clock, upgrading: b
     sub.terminated_at = now
     sub.updated_at = now
     session.flush()
-    bill_termination(session, sub, clock=clock, upgraded=upgrading)
-    # A pay-in-advance plan paid for days it will not use: credit them back.
-
+    # A pay-in-advance plan paid for days it will not use: credit them back first, so
+    # the termination invoice consumes that credit (Lago's order, lago-semantics item 14).
     termination_credits.credit_unused_subscription_fee(
         session, sub=sub, clock=clock, upgrading=upgrading
     )
+    parts = [termination_part(session, sub, upgraded=upgrading)]
+    if successor is not None:
+        parts.extend(_first_parts(session, successor, as_of=now))
+    issue_parts(session, parts=[p for p in parts if p is not None], at=now, clock=clock)
     enqueue(session, sub.organization_id, "subscription.terminated", "subscription", sub.id, clock)
 
 
-def terminated_unbilled(session: Session, organization_id: str | None) -> list[Subscription]:
-    billed = select(InvoiceSubscription.subscription_id).where(
-        InvoiceSubscription.invoicing_reason == TERMINATING
-    )
-    query = select(Subscription).where(
-        Subscription.status == "terminated",
-        Subscription.terminated_at.is_not(None),
-        Subscription.on_termination_invoice == "generate",
-        Subscription.id.not_in(billed),
-    )
-    if organization_id:
-        query = query.where(Subscription.organization_id == organization_id)
-    return list(session.scalars(query))
+def _first_parts(session: Session, sub: Subscription, *, as_of: datetime) -> list[InvoicePart]:
+    """The boundaries of a subscription that just started (its fee paid in advance)."""
+    parts = []
+    for boundary in closed_boundaries(
+        terms_of(session, sub), after=sub.last_billed_boundary, as_of=as_of
+    ):
+        parts.append(boundary_part(session, sub=sub, boundary=boundary))
+        sub.last_billed_boundary = boundary.at
+    return parts
 
 
-def bill_termination(
-    session: Session, sub: Subscription, *, clock: Clock, upgraded: bool
-) -> Invoice | None:
+def termination_billed(subscription_id: Any) -> ColumnElement[bool]:
+    """The subscription's termination has its key already (billed, here or by another run)."""
+    return exists().where(
+        InvoiceSubscription.subscription_id == subscription_id,
+        InvoiceSubscription.invoicing_reason == TERMINATING,
+    )
+
+
+def termination_part(session: Session, sub: Subscription, *, upgraded: bool) -> InvoicePart | None:
+    """What the end of a subscription bills: its open period's fee and charges."""
     if sub.on_termination_invoice == "skip" or sub.terminated_at is None:
         return None
     terms = terms_of(session, sub)
@@ -136,13 +158,6 @@ def bill_termination(
         )
     if ending.charges_period is not None:
         fees.extend(charge_fees(session, sub, ending.charges_period))
-    return issue_invoice(
-        session,
-        sub=sub,
-        fees=fees,
-        boundary=ending.at,
-        reason=TERMINATING,
-        fee_span=ending.subscription_fee,
-        charges_window=ending.charges_period,
-        clock=clock,
+    return InvoicePart(
+        sub, fees, ending.at, TERMINATING, ending.subscription_fee, ending.charges_period
     )

@@ -5,38 +5,49 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, object_session
 
 from meterly.domain.aggregation import AggregationResult
+from meterly.domain.commitments import (
+    ServiceFee,
+    commitment_period,
+    minimum_commitment_true_up,
+)
 from meterly.domain.money import currency
 from meterly.domain.periods import (
     BillingPeriod,
     charges_period_containing,
 )
-from meterly.domain.pricing import commitment_true_up, prorata, spending_minimum_true_up
+from meterly.domain.pricing import prorata, spending_minimum_true_up
 from meterly.domain.schedule import (
     FeeSpan,
+    fee_span_containing,
 )
 from meterly.domain.subscription_fee import subscription_fee
 from meterly.services.accounts import terms_of
 from meterly.services.common import new_id
+from meterly.services.credits import PROGRESSIVE
 from meterly.services.metering import (
     BucketUsage,
     ChargeUsage,
     chain_start,
     charge_requests,
     compute_usage,
+    has_grouped_buckets,
     price_bucket,
 )
 from meterly.store.tables import (
     Charge,
     ChargeFilter,
     Fee,
+    Invoice,
+    InvoiceSubscription,
     Subscription,
 )
 from meterly.store.usage_queries import UsageRequest
@@ -111,8 +122,15 @@ def charge_fees(
     window: BillingPeriod,
     *,
     usage: Mapping[UsageKey, PrefetchedUsage] | None = None,
+    renew_in_advance: bool = True,
 ) -> list[Fee]:
-    """The charge fees of a closed window; `usage`: aggregations read ahead by the run."""
+    """The charge fees of a closed window; `usage`: aggregations read ahead by the run.
+
+    When the window closes a whole charges period of a subscription that goes on, the
+    recurring pay-in-advance charges are billed again for the next period
+    (`renewed_in_advance_fees`); `renew_in_advance=False` leaves them out (a progressive
+    invoice bills usage so far, never the next period).
+    """
     full = full_charges_period(sub, window)
     charge_usages: Sequence[ChargeUsage] | None = _prefetched_usage(
         session, sub, window, full, usage
@@ -130,16 +148,74 @@ def charge_fees(
     for charge_usage in charge_usages:
         fees.extend(_fees_of_charge(sub, charge_usage, window))
         fees.extend(_spending_minimum(sub, charge_usage, window, full))
+    if renew_in_advance:
+        fees.extend(renewed_in_advance_fees(session, sub, window, full))
+    return fees
+
+
+def renewed_in_advance_fees(
+    session: Session, sub: Subscription, window: BillingPeriod, full: BillingPeriod
+) -> list[Fee]:
+    """Recurring pay-in-advance charges billed again, in advance, for the next period.
+
+    Lago (lago-semantics item 14): the periodic invoice holds the pay-in-advance charges
+    of recurring metrics, their units carried into the new period priced for all of it;
+    only pay-in-advance charges on non-recurring metrics stay out of it. The units are
+    those at the end of the closed window (a recurring metric counts every earlier event),
+    unprorated: the whole new period is paid. Each fee's service period is the next
+    charges period, so the minimum commitment counts it there.
+    Nothing is renewed when the window stops before its period's end (a termination, a
+    progressive invoice) or the subscription ends when the next period starts.
+    """
+    renewed = {
+        c.id
+        for c in sub.plan.charges
+        if c.pay_in_advance
+        and c.invoiceable
+        and c.billable_metric.recurring
+        and c.billable_metric.deleted_at is None
+    }
+    if not renewed or window.end != full.end:
+        return []
+    if sub.terminated_at is not None and sub.terminated_at <= full.end_exclusive:
+        return []
+    next_period = _charges_period_at(sub, full.end_exclusive, timezone=window.timezone)
+    usage = compute_usage(
+        session,
+        sub=sub,
+        window=window,
+        full_period_days=full.days,
+        include=lambda c: c.id in renewed,
+        apply_taxes=False,
+    )
+    cur = currency(sub.plan.amount_currency)
+    fees: list[Fee] = []
+    for charge_usage in usage.charges:
+        buckets = []
+        for bucket in charge_usage.buckets:
+            aggregation = bucket.aggregation
+            if aggregation.full_units is not None:  # prorated: the next period is used whole
+                aggregation = replace(aggregation, units=aggregation.full_units, full_units=None)
+            priced, fee = price_bucket(charge_usage.charge, bucket.charge_filter, aggregation, cur)
+            buckets.append(
+                BucketUsage(bucket.charge_filter, bucket.grouped_by, aggregation, priced, fee)
+            )
+        renewal = ChargeUsage(charge=charge_usage.charge, buckets=tuple(buckets))
+        fees.extend(_fees_of_charge(sub, renewal, next_period))
     return fees
 
 
 def full_charges_period(sub: Subscription, window: BillingPeriod) -> BillingPeriod:
+    return _charges_period_at(sub, window.start, timezone=window.timezone)
+
+
+def _charges_period_at(sub: Subscription, instant: datetime, *, timezone: str) -> BillingPeriod:
     return charges_period_containing(
-        window.start,
+        instant,
         interval=sub.plan.interval,
         billing_time=sub.billing_time,
         anchor=sub.subscription_at,
-        timezone=window.timezone,
+        timezone=timezone,
         bill_charges_monthly=bool(sub.plan.bill_charges_monthly),
     )
 
@@ -166,7 +242,7 @@ def billed_charges(
     charges = [
         c for c in sub.plan.charges if not c.pay_in_advance and c.billable_metric.deleted_at is None
     ]
-    if any(_group_keys(c) for c in charges):
+    if any(has_grouped_buckets(c) for c in charges):  # a filter may group its bucket
         return None
     recurring_from = chain_start(session, sub)
     entries = [
@@ -315,50 +391,128 @@ def _spending_minimum(
 
 
 def commitment_fee(
-    sub: Subscription, fees: list[Fee], span: FeeSpan | None, window: BillingPeriod | None
+    sub: Subscription,
+    fees: list[Fee],
+    fee_span: FeeSpan | None,
+    charges_window: BillingPeriod | None = None,
+    *,
+    reason: str = "subscription_periodic",
 ) -> Fee | None:
+    """The minimum-commitment true-up of the plan period this invoice closes, if short.
+
+    `fees`: this invoice's fees (not stored yet); the period's other fees are read from
+    wherever they were invoiced (`domain.commitments` states the rule). `reason`: the
+    invoicing reason; a termination closes the open period up to `terminated_at`.
+    `charges_window` is not needed: the commitment follows the plan period.
+    """
+    del charges_window
     commitment = sub.plan.minimum_commitment
-    if not commitment or not commitment.get("amount_cents") or span is None:
+    if not commitment or not commitment.get("amount_cents"):
         return None
-    ratio = prorata(days_used=span.billed.days, days_in_period=span.full_period.days)
-    total = sum(f.amount_cents for f in fees if f.fee_type in ("subscription", "charge"))
-    true_up = commitment_true_up(
-        fees_amount_cents=total,
-        commitment_amount_cents=int(commitment["amount_cents"]),
-        prorata=ratio,
+    session = object_session(sub)
+    assert session is not None
+    terminated_at = sub.terminated_at if reason == "subscription_terminating" else None
+    period = commitment_period(
+        terms_of(session, sub), billed_span=fee_span, terminated_at=terminated_at
     )
-    if true_up <= 0:
+    if period is None:
         return None
+    true_up = minimum_commitment_true_up(
+        commitment_amount_cents=int(commitment["amount_cents"]),
+        period=period,
+        fees=_service_fees(session, sub, period.full_period, fees),
+    )
+    if true_up.amount_cents <= 0:
+        return None
+    amount = true_up.amount_cents
     cur = currency(sub.plan.amount_currency)
+    name = commitment.get("invoice_display_name") or "Minimum commitment true-up"
     return _fee(
         sub,
         fee_type="commitment",
         item={
             "type": "commitment",
             "code": "minimum_commitment",
-            "name": commitment.get("invoice_display_name") or "Minimum commitment true-up",
+            "name": name,
             "description": None,
-            "invoice_display_name": commitment.get("invoice_display_name")
-            or "Minimum commitment true-up",
+            "invoice_display_name": name,
             "filters": None,
             "filter_invoice_display_name": None,
             "lago_item_id": commitment.get("lago_id") or sub.plan.id,
             "item_type": "Commitment",
             "grouped_by": {},
         },
-        amount_cents=true_up,
-        precise_amount_cents=Decimal(true_up),
+        amount_cents=amount,
+        precise_amount_cents=Decimal(amount),
         units=Decimal(1),
-        unit_amount_cents=true_up,
-        precise_unit_amount=Decimal(true_up) / cur.subunit_to_unit,
-        from_=span.billed.start,
-        to=span.billed.end,
+        unit_amount_cents=amount,
+        precise_unit_amount=Decimal(amount) / cur.subunit_to_unit,
+        from_=period.billed.start,
+        to=period.billed.end,
         amount_details={
             "commitment_amount_cents": commitment["amount_cents"],
-            "prorata": str(ratio),
+            "prorata": str(true_up.prorata),
+            "fees_amount_cents": true_up.fees_amount_cents,
         },
         explanation=[],
     )
+
+
+def refreshed_commitment_fee(
+    session: Session, sub: Subscription, period: InvoiceSubscription, fees: list[Fee]
+) -> Fee | None:
+    """The true-up of a draft's billed period, worked again on its refreshed fees.
+
+    The boundary's fee span is found again from the subscription fee on the draft (a
+    charges-only boundary has none, and closes no commitment).
+    """
+    reason = period.invoicing_reason
+    if reason not in ("subscription_periodic", "subscription_terminating"):
+        return None
+    starts = [f.from_datetime for f in fees if f.fee_type == "subscription" and f.from_datetime]
+    span = fee_span_containing(terms_of(session, sub), starts[0]) if starts else None
+    return commitment_fee(sub, fees, span, reason=reason)
+
+
+# Fees a commitment counts: the subscription fee and charge fees (spending-minimum
+# true-ups and pay-in-advance fees are charge fees), never another commitment or add-on.
+_COMMITTED_FEE_TYPES = ("subscription", "charge")
+
+
+def _service_fees(
+    session: Session, sub: Subscription, period: BillingPeriod, current: Sequence[Fee]
+) -> list[ServiceFee]:
+    """The subscription's fees whose service lies in `period`: stored ones (on any invoice
+    but a voided or progressive one, or on none: non-invoiceable pay-in-advance fees),
+    and this invoice's fees, not stored yet."""
+    rows = session.execute(
+        select(Fee.id, Fee.amount_cents, Fee.from_datetime, Fee.to_datetime)
+        .outerjoin(Invoice, Invoice.id == Fee.invoice_id)
+        .where(
+            Fee.subscription_id == sub.id,
+            Fee.fee_type.in_(_COMMITTED_FEE_TYPES),
+            Fee.deleted_at.is_(None),
+            Fee.from_datetime >= period.start,
+            Fee.to_datetime <= period.end,
+            # Progressive invoices bill usage the period's invoice bills again in full.
+            or_(
+                Fee.invoice_id.is_(None),
+                and_(Invoice.status != "voided", Invoice.invoice_type != PROGRESSIVE),
+            ),
+        )
+    ).all()
+    stored = {fee_id for fee_id, *_ in rows}
+    spans = [(amount, start, end) for _, amount, start, end in rows]
+    spans.extend(
+        (f.amount_cents, f.from_datetime, f.to_datetime)
+        for f in current
+        if f.id not in stored and f.fee_type in _COMMITTED_FEE_TYPES
+    )
+    return [
+        ServiceFee(amount_cents=amount, service_from=start, service_to=end)
+        for amount, start, end in spans
+        if start is not None and end is not None
+    ]
 
 
 def _fee(

@@ -4,7 +4,8 @@ the grace period or a finalized, numbered invoice. Pay-in-advance fees are issue
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -53,6 +54,27 @@ TERMINATING = "subscription_terminating"
 # --- issuing ---------------------------------------------------------------------------
 
 
+@dataclass
+class InvoicePart:
+    """One subscription's billed period on an invoice: its fees and its exactly-once key.
+
+    The key is (subscription, `boundary`, `reason`): an `invoice_subscriptions` row with a
+    unique index, so a consolidated invoice holds one key per subscription it bills.
+    """
+
+    sub: Subscription
+    fees: list[Fee]
+    boundary: datetime
+    reason: str
+    fee_span: FeeSpan | None
+    charges_window: BillingPeriod | None
+
+    @property
+    def empty(self) -> bool:
+        """Nothing billed at all: no fee and no period (no key either, as before)."""
+        return not self.fees and self.fee_span is None and self.charges_window is None
+
+
 def issue_invoice(
     session: Session,
     *,
@@ -66,21 +88,44 @@ def issue_invoice(
     invoice_type: str = "subscription",
 ) -> Invoice | None:
     """Create, tax, credit and settle the invoice of one billed period of a subscription."""
-    if not fees and fee_span is None and charges_window is None:
+    part = InvoicePart(sub, fees, boundary, reason, fee_span, charges_window)
+    return issue_parts(session, parts=[part], at=boundary, clock=clock, invoice_type=invoice_type)
+
+
+def issue_parts(
+    session: Session,
+    *,
+    parts: Sequence[InvoicePart],
+    at: datetime,
+    clock: Clock,
+    invoice_type: str = "subscription",
+) -> Invoice | None:
+    """One invoice for the billed periods of one customer's subscriptions at instant `at`.
+
+    Lago's consolidation: the waterfall runs once over all their fees (coupons spread over
+    every fee, taxes per fee with each fee's own plan, credit notes and wallets once on the
+    total). Each part keeps its own (subscription, boundary, reason) key.
+    """
+    parts = [part for part in parts if not part.empty]
+    if not parts:
         return None
-    commitment = (
-        commitment_fee(sub, fees, fee_span, charges_window)
-        if reason in (PERIODIC, TERMINATING)
-        else None
-    )
-    if commitment is not None:
-        fees.append(commitment)
+    for part in parts:
+        commitment = (
+            commitment_fee(
+                part.sub, part.fees, part.fee_span, part.charges_window, reason=part.reason
+            )
+            if part.reason in (PERIODIC, TERMINATING)
+            else None
+        )
+        if commitment is not None:
+            part.fees.append(commitment)
+    sub = parts[0].sub
     customer: Customer = sub.customer
     org = session.get(Organization, sub.organization_id)
     assert org is not None
     tz = timezone_of(session, sub)
     now = clock.now()
-    issuing_day = local_date(boundary, timezone=tz)
+    issuing_day = local_date(at, timezone=tz)
     term = (
         customer.net_payment_term if customer.net_payment_term is not None else org.net_payment_term
     )
@@ -102,32 +147,17 @@ def issue_invoice(
         net_payment_term=term,
         breakdown={},
         invoice_metadata=[],
-        finalize_at=boundary + timedelta(days=grace) if grace else None,
+        finalize_at=at + timedelta(days=grace) if grace else None,
         created_at=now,
         updated_at=now,
     )
     session.add(invoice)
     session.flush()
-    session.add(
-        InvoiceSubscription(
-            id=new_id(),
-            invoice_id=invoice.id,
-            subscription_id=sub.id,
-            boundary=boundary,
-            invoicing_reason=reason,
-            from_datetime=fee_span.billed.start
-            if fee_span
-            else (charges_window.start if charges_window else None),
-            to_datetime=fee_span.billed.end
-            if fee_span
-            else (charges_window.end if charges_window else None),
-            charges_from_datetime=charges_window.start if charges_window else None,
-            charges_to_datetime=charges_window.end if charges_window else None,
-            created_at=now,
-        )
-    )
-    # The key above is checked now, before any more work: a concurrent run fails here.
+    for part in parts:
+        session.add(_period_key(invoice, part, now=now))
+    # The keys above are checked now, before any more work: a concurrent run fails here.
     session.flush()
+    fees = [fee for part in parts for fee in part.fees]
     for position, fee in enumerate(fees):
         fee.invoice_id = invoice.id
         fee.position = position
@@ -151,6 +181,22 @@ def issue_invoice(
         totals=totals,
     )
     return invoice
+
+
+def _period_key(invoice: Invoice, part: InvoicePart, *, now: datetime) -> InvoiceSubscription:
+    span, window = part.fee_span, part.charges_window
+    return InvoiceSubscription(
+        id=new_id(),
+        invoice_id=invoice.id,
+        subscription_id=part.sub.id,
+        boundary=part.boundary,
+        invoicing_reason=part.reason,
+        from_datetime=span.billed.start if span else (window.start if window else None),
+        to_datetime=span.billed.end if span else (window.end if window else None),
+        charges_from_datetime=window.start if window else None,
+        charges_to_datetime=window.end if window else None,
+        created_at=now,
+    )
 
 
 def _fee_taxes(fee: Fee, taxes: TaxContext) -> tuple[TaxRate, ...]:
@@ -187,6 +233,7 @@ def apply_waterfall(
 
     fee_list = list(fees)
     cur: Currency = currency(invoice.currency)
+    taxes_of = _taxes_by_subscription(session, invoice=invoice, fees=fee_list, taxes=taxes)
     lines = [
         FeeLine(
             id=f.id,
@@ -195,7 +242,7 @@ def apply_waterfall(
             precise_amount_cents=f.precise_amount_cents,
             plan_code=_plan_code(session, f),
             billable_metric_code=f.item.get("code") if f.fee_type == "charge" else None,
-            taxes=_fee_taxes(f, taxes),
+            taxes=_fee_taxes(f, taxes_of(f)),
         )
         for f in fee_list
     ]
@@ -267,6 +314,28 @@ def apply_waterfall(
     invoice.prepaid_credit_amount_cents = totals.prepaid_credit_amount_cents
     invoice.total_amount_cents = totals.total_amount_cents
     return totals
+
+
+def _taxes_by_subscription(
+    session: Session, *, invoice: Invoice, fees: Sequence[Fee], taxes: TaxContext
+) -> Callable[[Fee], TaxContext]:
+    """Each fee's tax levels: `taxes`, or on a consolidated invoice its own plan's.
+
+    An invoice of one subscription (or none) is taxed with `taxes` as given. When fees of
+    several subscriptions share the invoice, each fee takes the plan taxes of the
+    subscription it bills (Lago taxes per fee, whatever invoice it is on).
+    """
+    sub_ids = {f.subscription_id for f in fees if f.subscription_id}
+    if len(sub_ids) <= 1:
+        return lambda _fee: taxes
+    customer = session.get(Customer, invoice.customer_id)
+    assert customer is not None
+    by_sub: dict[str, TaxContext] = {}
+    for sub_id in sub_ids:
+        sub = session.get(Subscription, sub_id)
+        if sub is not None:
+            by_sub[sub_id] = billing_cache.tax_context(session, customer, sub.plan)
+    return lambda fee: by_sub.get(fee.subscription_id or "", taxes)
 
 
 def _credit_lines(session: Session, totals: InvoiceTotals) -> list[dict[str, Any]]:

@@ -49,9 +49,64 @@ BATCH_SIZE = 1_000
 
 @dataclass(frozen=True)
 class PlannedSubscription:
+    """What a run bills of one subscription: closed boundaries, and its termination if due.
+
+    `termination_at`: a terminated subscription whose termination is not billed yet, the
+    instant its final invoice is issued at (`termination_instant`); None otherwise.
+    `customer_id`, `currency`, `consolidate` and `external_id` say which invoice it joins.
+    """
+
     sub_id: str
     boundaries: tuple[BillingBoundary, ...] | None  # None: read them in the unit of work
     advance: bool
+    customer_id: str = ""
+    currency: str = ""
+    consolidate: bool = True
+    external_id: str = ""
+    termination_at: datetime | None = None
+
+
+def plan_subscription(
+    session: Session, sub: Subscription, *, as_of: datetime, successor_start: datetime | None
+) -> PlannedSubscription:
+    """The closed boundaries of `sub` (and its termination when it has ended)."""
+    terms = terms_of(session, sub)
+    boundaries = tuple(closed_boundaries(terms, after=sub.last_billed_boundary, as_of=as_of))
+    terminated = sub.status == "terminated" and sub.terminated_at is not None
+    return PlannedSubscription(
+        sub.id,
+        boundaries,
+        not terminated and bool(advance.advance_charges(sub)),
+        customer_id=sub.customer_id,
+        currency=sub.plan.amount_currency,
+        consolidate=sub.consolidate_invoice,
+        external_id=sub.external_id,
+        termination_at=termination_instant(sub, successor_start) if terminated else None,
+    )
+
+
+def termination_instant(sub: Subscription, successor_start: datetime | None) -> datetime:
+    """When the final invoice of a terminated subscription is issued.
+
+    At its termination; on a plan change at its successor's start (a downgrade ends the old
+    subscription 1 µs before the new one starts), so both go on one invoice.
+    """
+    assert sub.terminated_at is not None
+    return successor_start if successor_start is not None else sub.terminated_at
+
+
+def successor_starts(session: Session, sub_ids: Sequence[str]) -> dict[str, datetime]:
+    """Predecessor id -> start of the subscription that replaced it (a plan change)."""
+    if not sub_ids:
+        return {}
+    rows = session.execute(
+        select(Subscription.previous_subscription_id, Subscription.started_at).where(
+            Subscription.previous_subscription_id.in_(sub_ids),
+            Subscription.status.in_(("active", "terminated")),
+            Subscription.started_at.is_not(None),
+        )
+    )
+    return {str(previous): started for previous, started in rows if started is not None}
 
 
 @dataclass
@@ -86,22 +141,20 @@ def read_batch(database: Database, ids: Sequence[str], *, as_of: datetime) -> Ba
             )
         )
         batch.cache.organizations.update((org.id, org) for org in orgs)
+        ended = [s.id for s in subs.values() if s.status == "terminated"]
+        successors = successor_starts(session, ended)
         for sub_id in ids:
             sub = subs.get(sub_id)
             try:
                 assert sub is not None
-                terms = terms_of(session, sub)
-                boundaries = tuple(
-                    closed_boundaries(terms, after=sub.last_billed_boundary, as_of=as_of)
-                )
-                planned = PlannedSubscription(
-                    sub_id, boundaries, bool(advance.advance_charges(sub))
+                planned = plan_subscription(
+                    session, sub, as_of=as_of, successor_start=successors.get(sub_id)
                 )
             except Exception:  # the unit of work reads it again and reports what fails
                 batch.subscriptions.append(PlannedSubscription(sub_id, None, True))
                 continue
             batch.subscriptions.append(planned)
-            for boundary in boundaries:
+            for boundary in planned.boundaries or ():
                 if boundary.charges_period is not None:
                     _group_window(session, sub, boundary.charges_period, groups)
     for (organization_id, *_), (requests, members) in groups.items():

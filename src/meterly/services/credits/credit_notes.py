@@ -32,6 +32,7 @@ from meterly.domain.credit_notes import (
     InvoiceCreditState,
     compute_credit_note_amounts,
     estimate_credit_note,
+    split_to_total,
     validate_credit_note,
 )
 from meterly.domain.errors import NotAllowed, NotFound, ValidationFailed
@@ -123,6 +124,14 @@ def invoice_state(session: Session, invoice: Invoice) -> InvoiceCreditState:
         refunded_amount_cents=sum(n.refund_amount_cents for n in notes),
         offset_amount_cents=sum(n.offset_amount_cents for n in notes),
         invoice_type=invoice.invoice_type,
+        taxes_amount_cents=invoice.taxes_amount_cents,
+        notes_taxes_amount_cents=sum(n.taxes_amount_cents for n in notes),
+        # What each earlier note's rounding gave (taxes − precise taxes): the note that
+        # credits everything left subtracts it (lago-semantics.md item 14).
+        notes_taxes_rounding_cents=sum(
+            (Decimal(n.taxes_amount_cents) - (n.precise_taxes_amount_cents or ZERO) for n in notes),
+            ZERO,
+        ),
     )
 
 
@@ -227,10 +236,18 @@ def create(
         raise ValidationFailed.field("reason", "value_is_invalid")
     _check_invoice(invoice)
     state = invoice_state(session, invoice)
-    amounts = compute_credit_note_amounts(fees=state.fees, items=_requests(data.items))
+    amounts = compute_credit_note_amounts(
+        fees=state.fees, items=_requests(data.items), invoice=state
+    )
     validate_credit_note(
         invoice=state,
         amounts=amounts,
+        credit_amount_cents=data.credit_amount_cents,
+        refund_amount_cents=data.refund_amount_cents,
+        offset_amount_cents=data.offset_amount_cents,
+    )
+    split = split_to_total(
+        total_amount_cents=amounts.total_amount_cents,
         credit_amount_cents=data.credit_amount_cents,
         refund_amount_cents=data.refund_amount_cents,
         offset_amount_cents=data.offset_amount_cents,
@@ -241,9 +258,9 @@ def create(
         amounts=amounts,
         reason=reason,
         description=data.description,
-        credit=data.credit_amount_cents,
-        refund=data.refund_amount_cents,
-        offset=data.offset_amount_cents,
+        credit=split.credit_amount_cents,
+        refund=split.refund_amount_cents,
+        offset=split.offset_amount_cents,
         metadata=_clean_metadata(data.metadata),
         clock=clock,
     )

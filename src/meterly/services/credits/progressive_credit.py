@@ -51,27 +51,47 @@ class EarlyBilledCredit:
         for period in periods:
             if period.charges_from_datetime is None:
                 continue
-            earlier = session.scalar(
-                select(func.coalesce(func.sum(Fee.amount_cents), 0))
-                .join(InvoiceSubscription, InvoiceSubscription.invoice_id == Fee.invoice_id)
-                .join(Invoice, Invoice.id == Fee.invoice_id)
-                .where(
-                    InvoiceSubscription.subscription_id == period.subscription_id,
-                    InvoiceSubscription.invoicing_reason == PROGRESSIVE,
-                    InvoiceSubscription.charges_from_datetime == period.charges_from_datetime,
-                    InvoiceSubscription.invoice_id != invoice.id,
-                    InvoiceSubscription.created_at <= period.created_at,
-                    Invoice.status == "finalized",
-                    Fee.fee_type == "charge",
-                    Fee.deleted_at.is_(None),
-                )
+            credits.progressive_billing_credit_cents += _billed_early(
+                session, invoice=invoice, period=period
             )
-            credits.progressive_billing_credit_cents += int(earlier or 0)
 
     def consume(
         self, session: Session, *, invoice: Invoice, totals: InvoiceTotals, clock: Clock
     ) -> None:
         """Nothing to record: the credit is derived from the progressive invoices."""
+
+
+def _billed_early(session: Session, *, invoice: Invoice, period: InvoiceSubscription) -> int:
+    """What the earlier progressive invoices of the subscription's period billed.
+
+    Each of them billed its charge fees (the usage up to its threshold) minus its own
+    progressive-billing credit (what the ones before it billed), so the sum is the usage
+    of the latest one: a later threshold invoice bills only the usage above it, and the
+    period's invoice deducts all of them (lago-semantics item 14). Summing their fees
+    instead would count the early usage once per invoice.
+    """
+    rows = session.execute(
+        select(
+            Invoice.id,
+            Invoice.progressive_billing_credit_amount_cents,
+            func.coalesce(func.sum(Fee.amount_cents), 0),
+        )
+        .join(InvoiceSubscription, InvoiceSubscription.invoice_id == Invoice.id)
+        .join(Fee, Fee.invoice_id == Invoice.id)
+        .where(
+            InvoiceSubscription.subscription_id == period.subscription_id,
+            InvoiceSubscription.invoicing_reason == PROGRESSIVE,
+            InvoiceSubscription.charges_from_datetime == period.charges_from_datetime,
+            InvoiceSubscription.invoice_id != invoice.id,
+            InvoiceSubscription.created_at <= period.created_at,
+            Invoice.status.in_(("draft", "finalized")),
+            Fee.subscription_id == period.subscription_id,
+            Fee.fee_type == "charge",
+            Fee.deleted_at.is_(None),
+        )
+        .group_by(Invoice.id, Invoice.progressive_billing_credit_amount_cents)
+    ).all()
+    return sum(max(int(fees) - int(credit or 0), 0) for _, credit, fees in rows)
 
 
 PROVIDER = EarlyBilledCredit()

@@ -1,5 +1,10 @@
 """The credit note of a terminated pay-in-advance subscription: the unused part of its paid
 subscription fee, credited (default), refunded or offset as `on_termination_credit_note` says.
+
+Lago's order (lago-semantics item 14): the note is made *before* the termination invoice,
+so that invoice consumes its credit. When the invoice that paid the period is still a
+draft (its grace period runs), the note is a draft too: it is finalized, numbered after
+the invoice and made available, when that invoice is (`finalize_draft_notes`).
 """
 
 from __future__ import annotations
@@ -59,7 +64,8 @@ def unused_subscription_fee(
             Fee.deleted_at.is_(None),
             Fee.from_datetime <= span.billed.end,
             Fee.to_datetime >= span.billed.start,
-            Invoice.status == "finalized",
+            # A draft paid invoice gets a draft note (finalized with it).
+            Invoice.status.in_(("finalized", "draft")),
         )
         .order_by(Fee.from_datetime.desc(), Fee.created_at.desc())
         .limit(1)
@@ -108,6 +114,7 @@ def credit_unused_subscription_fee(
     state = invoice_state(session, unused.invoice)
     amounts = compute_credit_note_amounts(
         fees=state.fees,
+        invoice=state,
         items=[
             CreditNoteItemRequest(
                 fee_id=unused.fee.id,
@@ -122,7 +129,7 @@ def credit_unused_subscription_fee(
         refund = min(total, state.refundable_amount_cents)
     elif mode == "offset":
         offset = min(total, state.offsettable_amount_cents)
-    return store_note(
+    note = store_note(
         session,
         invoice=unused.invoice,
         amounts=amounts,
@@ -135,3 +142,32 @@ def credit_unused_subscription_fee(
         clock=clock,
         terminated_subscription_id=sub.id,
     )
+    if unused.invoice.status == "draft":
+        # Not consumable (only finalized notes are) until the invoice it credits is final.
+        note.status = "draft"
+        session.flush()
+    return note
+
+
+def finalize_draft_notes(session: Session, *, invoice: Invoice, clock: Clock) -> list[CreditNote]:
+    """Finalize the draft credit notes of an invoice that was just finalized.
+
+    Each is numbered after the invoice's new number (`<invoice number>-CN<nnn>`, its
+    sequence kept) and its credit becomes available to the customer's next invoices.
+    """
+    if invoice.status != "finalized":
+        return []
+    notes = list(
+        session.scalars(
+            select(CreditNote).where(
+                CreditNote.invoice_id == invoice.id, CreditNote.status == "draft"
+            )
+        )
+    )
+    now = clock.now()
+    for note in notes:
+        note.status = "finalized"
+        note.number = f"{invoice.number or invoice.id}-CN{note.sequential_id:03d}"
+        note.updated_at = now
+    session.flush()
+    return notes

@@ -7,19 +7,13 @@ Document counters (invoice and credit-note numbers) are kept here too.
 
 from __future__ import annotations
 
-from sqlalchemy import update as sql_update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from meterly.domain.errors import NotAllowed, NotFound
 from meterly.services.common import Clock
 from meterly.services.notifications import enqueue
-from meterly.store.tables import (
-    Customer,
-    DocumentSequence,
-    Invoice,
-    Organization,
-)
+from meterly.store.sequences import next_value
+from meterly.store.tables import Customer, Invoice, Organization
 
 HIDDEN_STATUSES = ("deleted", "generating")
 
@@ -69,40 +63,5 @@ def finalize(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
 
 
 def next_sequence(session: Session, *, organization_id: str, scope: str) -> int:
-    """Bump one document counter and return its new value, safe under concurrency.
-
-    PostgreSQL and SQLite: one upsert, `INSERT ... ON CONFLICT DO UPDATE SET last_value =
-    last_value + 1 RETURNING last_value`. On PostgreSQL the conflicting row is locked and
-    updated in its latest committed version, so concurrent transactions queue on it and
-    each sees the value its predecessor committed; SQLite serialises writers.
-    """
-    dialect = session.get_bind().dialect.name
-    values = {"organization_id": organization_id, "scope": scope, "last_value": 1}
-    if dialect in ("postgresql", "sqlite"):
-        insert = (postgresql if dialect == "postgresql" else sqlite).insert(DocumentSequence)
-        statement = (
-            insert.values(values)
-            .on_conflict_do_update(
-                index_elements=[DocumentSequence.organization_id, DocumentSequence.scope],
-                set_={"last_value": DocumentSequence.last_value + 1},
-            )
-            .returning(DocumentSequence.last_value)
-        )
-        return int(session.execute(statement).scalar_one())
-    exists = session.get(  # pragma: no cover - other backends
-        DocumentSequence, (organization_id, scope), with_for_update=True
-    )
-    if exists is None:  # pragma: no cover
-        session.add(DocumentSequence(**{**values, "last_value": 0}))
-        session.flush()
-    value = session.execute(  # pragma: no cover
-        sql_update(DocumentSequence)
-        .where(
-            DocumentSequence.organization_id == organization_id,
-            DocumentSequence.scope == scope,
-        )
-        .values(last_value=DocumentSequence.last_value + 1)
-        .returning(DocumentSequence.last_value)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
-    return int(value)
+    """Bump one document counter and return its new value, safe under concurrency."""
+    return next_value(session, organization_id=organization_id, scope=scope)

@@ -2,15 +2,17 @@
 and priced per charge for a window, cached for current usage)."""
 
 from meterly.services.metering import event_writer, ingest, usage, usage_cache
-from meterly.services.metering.event_writer import EventWriter
+from meterly.services.metering.event_writer import EventsNotStored, EventWriter
 from meterly.services.metering.usage import (
     BucketUsage,
     ChargeUsage,
     SubscriptionUsage,
+    UsageGrouping,
     chain_start,
     charge_requests,
     charges_window,
     compute_usage,
+    has_grouped_buckets,
     price_bucket,
     project_bucket,
 )
@@ -19,12 +21,15 @@ __all__ = [
     "BucketUsage",
     "ChargeUsage",
     "EventWriter",
+    "EventsNotStored",
     "SubscriptionUsage",
+    "UsageGrouping",
     "chain_start",
     "charge_requests",
     "charges_window",
     "compute_usage",
     "event_writer",
+    "has_grouped_buckets",
     "ingest",
     "price_bucket",
     "project_bucket",

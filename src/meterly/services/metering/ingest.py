@@ -61,9 +61,11 @@ def validate(raw: Mapping[str, Any], *, now: datetime) -> IncomingEvent:
         errors["properties"] = ["value_is_invalid"]
     precise: Decimal | None = None
     if raw.get("precise_total_amount_cents") is not None:
+        # Lago casts the value into a decimal column: what is not a decimal is stored as 0
+        # and the event is accepted (issue 19, lago-semantics item 13).
         precise = _decimal(raw["precise_total_amount_cents"])
         if precise is None:
-            errors["precise_total_amount_cents"] = ["value_is_invalid"]
+            precise = Decimal(0)
     if errors:
         raise ValidationFailed(errors)
     return IncomingEvent(

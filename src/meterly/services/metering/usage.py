@@ -6,8 +6,8 @@ the figure a customer watches is the figure they are billed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -33,10 +33,10 @@ from meterly.services.accounts import active, timezone_of
 from meterly.services.accounts import customers as customer_service
 from meterly.services.catalog import TaxContext as TaxContext
 from meterly.services.catalog import billable_metrics
-from meterly.services.metering import usage_cache
+from meterly.services.metering import advance_usage, usage_cache
 from meterly.services.metering.usage_cache import UsageCache
 from meterly.store.tables import Charge, ChargeFilter, Customer, Subscription
-from meterly.store.usage_queries import UsageRequest
+from meterly.store.usage_queries import GroupKey, UsageRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +48,22 @@ class BucketUsage:
     aggregation: AggregationResult
     priced: ChargeAmount
     fee: FeeAmounts
+    # The units current usage shows when they are not the priced aggregation's (a
+    # pay-in-advance charge priced on its high-water mark shows its total: advance_usage).
+    shown_units: Decimal | None = None
 
     @property
     def units(self) -> Decimal:
         return self.aggregation.units
+
+    @property
+    def usage_units(self) -> Decimal:
+        """The units current usage shows: a prorated charge shows its full, unprorated
+        units (only its amount is prorated, lago-semantics.md item 13)."""
+        if self.shown_units is not None:
+            return self.shown_units
+        full = self.aggregation.full_units
+        return full if full is not None else self.aggregation.units
 
     @property
     def events_count(self) -> int:
@@ -67,6 +79,10 @@ class ChargeUsage:
     @property
     def units(self) -> Decimal:
         return sum((b.units for b in self.buckets), Decimal(0))
+
+    @property
+    def usage_units(self) -> Decimal:
+        return sum((b.usage_units for b in self.buckets), Decimal(0))
 
     @property
     def events_count(self) -> int:
@@ -99,9 +115,49 @@ def _filter_values(row: ChargeFilter) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in (row.values or {}).items()}
 
 
-def _group_keys(charge: Charge) -> list[str]:
-    keys = charge.properties.get("pricing_group_keys") or charge.properties.get("grouped_by")
+def _group_keys(properties: Mapping[str, Any]) -> list[str]:
+    keys = properties.get("pricing_group_keys") or properties.get("grouped_by")
     return [str(k) for k in keys] if isinstance(keys, list) else []
+
+
+def bucket_group_keys(charge: Charge, charge_filter: ChargeFilter | None) -> list[str]:
+    """The keys splitting one bucket into groups (lago-semantics.md item 13).
+
+    A filter's own `pricing_group_keys`/`grouped_by` split its bucket; a filter declaring
+    none is split like its charge (lago-api.md §7.6: the filters repeat in each group).
+    """
+    if charge_filter is not None:
+        own = _group_keys(charge_filter.properties or {})
+        if own:
+            return own
+    return _group_keys(charge.properties)
+
+
+def has_grouped_buckets(charge: Charge) -> bool:
+    """Whether any bucket of the charge (its default one or a filter's) is grouped."""
+    return any(bucket_group_keys(charge, f) for f in [None, *charge.filters])
+
+
+@dataclass(frozen=True, slots=True)
+class UsageGrouping:
+    """How current usage splits grouped buckets (`current_usage` query parameters).
+
+    `only`: `group[key]=value` (or `filter_by_group`): a bucket grouped by `key` keeps the
+    events whose `key` is `value` (keys a bucket is not grouped by do not restrict it).
+    `skip`: `skip_grouping=true`, no bucket is split into groups.
+    """
+
+    only: Mapping[str, str] = field(default_factory=dict)
+    skip: bool = False
+
+    def keys_for(self, charge: Charge, charge_filter: ChargeFilter | None) -> list[str]:
+        return [] if self.skip else bucket_group_keys(charge, charge_filter)
+
+    def restrict(self, request: UsageRequest, keys: list[str]) -> UsageRequest:
+        wanted = {k: v for k, v in self.only.items() if k in keys}
+        if not wanted:
+            return request
+        return replace(request, group_values={**(request.group_values or {}), **wanted})
 
 
 def charge_requests(
@@ -130,7 +186,7 @@ def charge_requests(
                 _replace(
                     base,
                     filter_values=specs[index].values,
-                    exclude_filters=exclusions_for(index, specs),
+                    exclude_filters=exclusions_for(index, specs, metric_filters=metric.filters),
                 ),
             )
         )
@@ -139,8 +195,6 @@ def charge_requests(
 
 
 def _replace(request: UsageRequest, **changes: Any) -> UsageRequest:
-    from dataclasses import replace
-
     return replace(request, **changes)
 
 
@@ -169,6 +223,7 @@ def price_bucket(
             precise_total_amount_cents=aggregation.precise_total_amount_cents,
             full_units=aggregation.full_units,
             running_totals=running,
+            prorated_events=aggregation.prorated_events,
         ),
         currency=cur,
     )
@@ -187,44 +242,76 @@ def compute_usage(
     include: Callable[[Charge], bool] = lambda _c: True,
     apply_taxes: bool = True,
     cache: UsageCache | None = None,
+    grouping: UsageGrouping | None = None,
+    in_advance_billed: bool = False,
 ) -> SubscriptionUsage:
     """Aggregate and price every charge of the subscription's plan over `window`.
 
     `cache`: reuse aggregation results while the subscription's events are unchanged
     (see `usage_cache`); only for transactions that have written no events.
+    `grouping`: current usage's `group[...]`/`skip_grouping` (default: every group).
+    `in_advance_billed`: price pay-in-advance charges at least on what their in-advance
+    fees billed this period (current usage, see `advance_usage`); invoices leave it off.
     """
     plan = sub.plan
     cur = currency(plan.amount_currency)
     charges = [c for c in plan.charges if include(c) and c.billable_metric.deleted_at is None]
     recurring_from = chain_start(session, sub)
+    grouping = grouping or UsageGrouping()
     plain: list[tuple[Charge, ChargeFilter | None, UsageRequest]] = []
-    grouped: list[tuple[Charge, ChargeFilter | None, UsageRequest]] = []
+    grouped: list[tuple[Charge, ChargeFilter | None, UsageRequest, list[str]]] = []
+    # Each bucket's place among its charge's buckets: (plain or grouped, index there).
+    slots: dict[str, list[tuple[bool, int]]] = {c.id: [] for c in charges}
     for charge in charges:
-        target = grouped if _group_keys(charge) else plain
         for charge_filter, request in charge_requests(
             charge, window=window, recurring_from=recurring_from, full_period_days=full_period_days
         ):
-            target.append((charge, charge_filter, request))
+            keys = grouping.keys_for(charge, charge_filter)
+            if keys:
+                slots[charge.id].append((True, len(grouped)))
+                grouped.append((charge, charge_filter, grouping.restrict(request, keys), keys))
+            else:
+                slots[charge.id].append((False, len(plain)))
+                plain.append((charge, charge_filter, request))
     plain_results, grouped_results = usage_cache.aggregate(
         session.connection(),
         cache,
         organization_id=sub.organization_id,
         external_subscription_id=sub.external_id,
         plain=[r for _, _, r in plain],
-        grouped=[(r, tuple(_group_keys(c))) for c, _, r in grouped],
+        grouped=[(r, tuple(keys)) for _c, _f, r, keys in grouped],
     )
-    buckets: dict[str, list[BucketUsage]] = {c.id: [] for c in charges}
+    plain_buckets: list[BucketUsage] = []
     for (charge, charge_filter, _), aggregation in zip(plain, plain_results, strict=True):
+        shown: Decimal | None = None
+        if in_advance_billed and advance_usage.applies(charge):
+            shown = advance_usage.shown_units(aggregation)
+            billed = advance_usage.billed_in_advance(
+                session, sub=sub, charge=charge, charge_filter=charge_filter, window=window
+            )
+            aggregation = advance_usage.high_water_aggregation(aggregation, billed=billed)
         priced, fee = price_bucket(charge, charge_filter, aggregation, cur)
-        buckets[charge.id].append(BucketUsage(charge_filter, {}, aggregation, priced, fee))
-    for (charge, charge_filter, _), per_group in zip(grouped, grouped_results, strict=True):
-        keys = _group_keys(charge)
-        for group, aggregation in sorted(per_group.items(), key=lambda kv: [str(v) for v in kv[0]]):
+        plain_buckets.append(BucketUsage(charge_filter, {}, aggregation, priced, fee, shown))
+    grouped_buckets: list[list[BucketUsage]] = []
+    for (charge, charge_filter, request, keys), per_group in zip(
+        grouped, grouped_results, strict=True
+    ):
+        rows: list[BucketUsage] = []
+        for group, aggregation in sorted(
+            (per_group or _no_group(keys, request)).items(), key=lambda kv: [str(v) for v in kv[0]]
+        ):
             priced, fee = price_bucket(charge, charge_filter, aggregation, cur)
             grouped_by = dict(zip(keys, group, strict=True))
-            buckets[charge.id].append(
-                BucketUsage(charge_filter, grouped_by, aggregation, priced, fee)
-            )
+            rows.append(BucketUsage(charge_filter, grouped_by, aggregation, priced, fee))
+        grouped_buckets.append(rows)
+    buckets: dict[str, list[BucketUsage]] = {
+        c.id: [
+            bucket
+            for is_grouped, index in slots[c.id]
+            for bucket in (grouped_buckets[index] if is_grouped else [plain_buckets[index]])
+        ]
+        for c in charges
+    }
     tax_context = TaxContext.load(session, sub) if apply_taxes else None
     usages = tuple(
         ChargeUsage(
@@ -248,6 +335,16 @@ def compute_usage(
         taxes_amount_cents=sum(t.amount_cents for t in applied),
         applied_taxes=applied,
     )
+
+
+def _no_group(keys: list[str], request: UsageRequest) -> dict[GroupKey, AggregationResult]:
+    """A grouped bucket without events shows one zero group, every key null (Lago's
+    `empty_results`, lago-semantics.md item 13)."""
+    zero = Decimal(0)
+    empty = AggregationResult(
+        units=zero, events_count=0, full_units=zero if request.prorated else None
+    )
+    return {tuple(None for _ in keys): empty}
 
 
 def chain_start(session: Session, sub: Subscription) -> datetime | None:
@@ -294,11 +391,14 @@ def current_usage(
     charge_id: str | None = None,
     billable_metric_code: str | None = None,
     use_cache: bool = True,
+    grouping: UsageGrouping | None = None,
 ) -> tuple[SubscriptionUsage, Customer]:
     """The usage of the subscription's current period, as `GET current_usage` shows it.
 
     A read: aggregation results come from the engine's usage cache while the events they
     were computed from are unchanged (`use_cache=False`: always from the events).
+    `charge_code`/`charge_id`/`billable_metric_code` keep one charge; `grouping` restricts
+    or skips the groups. Pay-in-advance charges never fall below what was billed in advance.
     """
     from meterly.domain.errors import NotAllowed, NotFound
 
@@ -329,6 +429,8 @@ def current_usage(
         include=lambda c: c.id in ids,
         apply_taxes=apply_taxes,
         cache=usage_cache.cache_for(session.connection().engine) if use_cache else None,
+        grouping=grouping,
+        in_advance_billed=True,
     )
     return usage, customer
 

@@ -1,40 +1,43 @@
 """The billing run: everything the clock does at once.
 
 Bills every boundary that closed and is not billed yet (catching up), in batches read
-ahead; then drafts whose grace ended, overdue invoices, expiries, recurring top-ups and the
-spend checks (progressive billing, alerts).
+ahead, one invoice per customer per boundary (`billing.consolidation`); then drafts whose
+grace ended, overdue invoices, expiries, recurring top-ups and the spend checks
+(progressive billing, alerts).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from meterly.domain.schedule import (
-    BillingBoundary,
-    closed_boundaries,
-)
-from meterly.services.accounts import activate_pending, billing_cache, terms_of
+from meterly.domain.schedule import BillingBoundary
+from meterly.services.accounts import activate_pending, billing_cache
 from meterly.services.billing import (
     BATCH_SIZE,
+    PlannedInvoice,
+    PlannedSubscription,
     PrefetchedUsage,
     UsageKey,
     advance,
-    bill_boundary,
-    bill_termination,
+    bill_planned_invoice,
+    customer_batches,
+    due_subscriptions,
     finalize_due_drafts,
     invoices,
+    plan_invoices,
+    plan_subscription,
     read_batch,
-    terminated_unbilled,
+    successor_starts,
 )
 from meterly.services.common import Clock, FrozenClock
 from meterly.services.credits import coupons, wallets
 from meterly.services.spend_control import spend
+from meterly.services.subscriptions import terminate_ended
+from meterly.store.integrity import violates
 from meterly.store.tables import (
     Invoice,
     Subscription,
@@ -73,39 +76,43 @@ def run(
     `as_of` is "now" for everything the run bills (a FrozenClock at that instant).
     """
     report = RunReport()
+    # Subscriptions whose `ending_at` has come end first, billed as terminations.
+    with database.unit_of_work() as session:
+        terminate_ended(session, clock=FrozenClock(as_of), organization_id=organization_id)
     with database.unit_of_work() as session:
         report.activated = len(
             activate_pending(session, organization_id=organization_id, clock=FrozenClock(as_of))
         )
-        # Downgrades terminate their predecessor at the boundary: bill those terminations.
-        for sub in terminated_unbilled(session, organization_id):
-            _bill_termination_in(session, sub, clock=FrozenClock(as_of), report=report)
+    # Active subscriptions, and terminations still to bill (a downgrade ends its predecessor
+    # at the boundary), a customer's together: one invoice per customer per boundary.
     with database.unit_of_work() as session:
-        query = select(Subscription.id).where(Subscription.status == "active")
-        if organization_id:
-            query = query.where(Subscription.organization_id == organization_id)
-        ids = list(session.scalars(query.order_by(Subscription.created_at)))
-    report.subscriptions_seen = len(ids)
+        due = due_subscriptions(session, organization_id)
+    report.subscriptions_seen = len(due)
     done = 0
-    for start in range(0, len(ids), BATCH_SIZE):
-        batch = read_batch(database, ids[start : start + BATCH_SIZE], as_of=as_of)
+    for ids in customer_batches(due, BATCH_SIZE):
+        batch = read_batch(database, ids, as_of=as_of)
         # Organization settings, taxes, webhook endpoints: read once for the batch.
         with billing_cache.active(batch.cache):
+            planned_subscriptions = []
             for planned in batch.subscriptions:
                 if planned.advance:
                     _bill_advance_charges(database, planned.sub_id, as_of=as_of, report=report)
-                _bill_subscription(
-                    database,
-                    planned.sub_id,
-                    as_of=as_of,
-                    clock=clock,
-                    report=report,
-                    boundaries=planned.boundaries,
-                    usage=batch.usage,
-                )
-                done += 1
-                if on_progress:
-                    on_progress(done, len(ids))
+                if planned.boundaries is None:  # not read ahead: read alone, or report why
+                    replanned = _plan_alone(database, planned.sub_id, as_of=as_of, report=report)
+                    if replanned is None:
+                        continue
+                    planned = replanned
+                planned_subscriptions.append(planned)
+            _bill_invoices(
+                database,
+                plan_invoices(planned_subscriptions),
+                clock=clock,
+                report=report,
+                usage=batch.usage,
+            )
+        done += len(ids)
+        if on_progress:
+            on_progress(done, len(due))
     report.finalized_drafts = finalize_due_drafts(database, as_of=as_of, clock=clock)
     _housekeeping(database, as_of=as_of, organization_id=organization_id, report=report)
 
@@ -131,60 +138,81 @@ def _housekeeping(
         wallets.run_recurring_top_ups(session, clock=at)
 
 
-def _bill_subscription(
-    database: Database,
-    sub_id: str,
-    *,
-    as_of: datetime,
-    clock: Clock,
-    report: RunReport,
-    boundaries: Sequence[BillingBoundary] | None = None,
-    usage: Mapping[UsageKey, PrefetchedUsage] | None = None,
-) -> None:
-    """Bill each closed boundary in its own unit of work (`boundaries`: read ahead)."""
-    if boundaries is None:
+def _plan_alone(
+    database: Database, sub_id: str, *, as_of: datetime, report: RunReport
+) -> PlannedSubscription | None:
+    """The plan of a subscription the read-ahead could not read; None (reported) if it fails."""
+    try:
         with database.unit_of_work() as session:
             sub = session.get(Subscription, sub_id)
             assert sub is not None
-            boundaries = closed_boundaries(
-                terms_of(session, sub), after=sub.last_billed_boundary, as_of=as_of
-            )
-    for boundary in boundaries:
+            successor = successor_starts(session, [sub_id]).get(sub_id)
+            return plan_subscription(session, sub, as_of=as_of, successor_start=successor)
+    except Exception as exc:  # one bad subscription must not stop the run
+        report.errors.append((sub_id, f"{type(exc).__name__}: {exc}"))
+        return None
+
+
+def _bill_invoices(
+    database: Database,
+    planned_invoices: Sequence[PlannedInvoice],
+    *,
+    clock: Clock,
+    report: RunReport,
+    usage: Mapping[UsageKey, PrefetchedUsage] | None = None,
+) -> None:
+    """Bill each planned invoice (a customer's parts at one instant) in its own unit of work.
+
+    A subscription whose invoice failed is left out of its later invoices: its boundaries
+    are billed in order or not at all (the next run starts again from the failed one).
+    """
+    failed: set[str] = set()
+    for planned in planned_invoices:
+        if failed:
+            kept = tuple(part for part in planned.parts if part.sub_id not in failed)
+            if not kept:
+                continue
+            planned = replace(planned, parts=kept)
         try:
             with database.unit_of_work() as session:
-                sub = session.get(Subscription, sub_id)
-                assert sub is not None
+                first = session.get(Subscription, planned.parts[0].sub_id)
+                assert first is not None
                 # Referenced for the whole unit of work: read once, not once per use.
-                org = billing_cache.organization(session, sub.organization_id)  # noqa: F841
-                if sub.last_billed_boundary is not None and boundary.at <= sub.last_billed_boundary:
-                    continue  # another worker got here first
-                invoice = bill_boundary(
-                    session, sub=sub, boundary=boundary, clock=clock, usage=usage
-                )
-                sub.last_billed_boundary = boundary.at
+                org = billing_cache.organization(session, first.organization_id)  # noqa: F841
+                invoice = bill_planned_invoice(session, planned=planned, clock=clock, usage=usage)
                 if invoice is not None:
                     report.invoices.append(invoice.id)
                     _tally(report, invoice)
-        except IntegrityError:
-            # The (subscription, boundary) key exists: billed by a concurrent run.
-            report.already_billed += 1
+        except IntegrityError as exc:
+            if violates(exc, EXACTLY_ONCE_KEY):
+                # The (subscription, boundary) key exists: billed by a concurrent run.
+                report.already_billed += 1
+                continue
+            # Any other key (a colliding invoice number, ...) means the invoice was NOT
+            # issued: report it, never count it as done (issue 20).
+            for sub_id in planned.sub_ids:
+                report.errors.append((sub_id, _cause(exc, planned)))
+            failed.update(planned.sub_ids)
         except Exception as exc:  # one bad subscription must not stop the run
-            report.errors.append((sub_id, f"{type(exc).__name__}: {exc}"))
-            return
+            for sub_id in planned.sub_ids:
+                report.errors.append((sub_id, _cause(exc, planned)))
+            failed.update(planned.sub_ids)
+
+
+# The unique key that makes billing a boundary exactly-once (InvoiceSubscription).
+EXACTLY_ONCE_KEY = "uq_invoice_subscriptions_period"
+
+
+def _cause(exc: Exception, boundary: BillingBoundary | PlannedInvoice) -> str:
+    """The boundary that failed and why, on one line (a driver's message spans several)."""
+    detail = str(exc.orig) if isinstance(exc, IntegrityError) else str(exc)
+    first_line = detail.strip().splitlines()[0] if detail.strip() else ""
+    return f"boundary {boundary.at.isoformat()}: {type(exc).__name__}: {first_line}"
 
 
 def _tally(report: RunReport, invoice: Invoice) -> None:
     totals = report.amount_cents_by_currency
     totals[invoice.currency] = totals.get(invoice.currency, 0) + invoice.total_amount_cents
-
-
-def _bill_termination_in(
-    session: Session, sub: Subscription, *, clock: Clock, report: RunReport
-) -> None:
-    invoice = bill_termination(session, sub, clock=clock, upgraded=False)
-    if invoice is not None:
-        report.invoices.append(invoice.id)
-        _tally(report, invoice)
 
 
 def _bill_advance_charges(

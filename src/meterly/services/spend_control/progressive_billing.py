@@ -203,7 +203,8 @@ def _issue_progressive_invoice(
         end=max(min(now, lifetime.window_end), lifetime.window_start),
         timezone=_timezone(session, sub),
     )
-    fees = charge_fees(session, sub, window)
+    # Usage so far only: the period goes on, nothing is billed for the next one yet.
+    fees = charge_fees(session, sub, window, renew_in_advance=False)
     invoice = issue_invoice(
         session,
         sub=sub,

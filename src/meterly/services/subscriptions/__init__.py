@@ -1,7 +1,9 @@
 """Subscriptions as the API knows them: changes (create, plan change, update, terminate)
-from `lifecycle`, and the reads of `services.accounts` they build on."""
+from `lifecycle`, the clock job ending those whose `ending_at` has come (`ending`), and
+the reads of `services.accounts` they build on."""
 
 from meterly.services.accounts import subscriptions as _reads
+from meterly.services.subscriptions.ending import terminate_ended
 from meterly.services.subscriptions.lifecycle import (
     TERMINATION_CREDIT_NOTES,
     TERMINATION_INVOICES,
@@ -31,6 +33,7 @@ __all__ = [
     "list_page",
     "next_subscription",
     "terminate",
+    "terminate_ended",
     "timezone_of",
     "update",
 ]

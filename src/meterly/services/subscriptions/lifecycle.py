@@ -35,6 +35,7 @@ class SubscriptionInput:
     subscription_at: datetime | None = None
     ending_at: datetime | None = None
     plan_overrides: dict[str, Any] | None = None
+    consolidate_invoice: bool | None = None
     sent: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -115,6 +116,7 @@ def create(
         started_at=None if start > now else start,
         ending_at=data.ending_at,
         on_termination_invoice="generate",
+        consolidate_invoice=data.consolidate_invoice is not False,
         usage_thresholds=[],
         created_at=now,
         updated_at=now,
@@ -145,7 +147,9 @@ def _change_plan(
         successor = _successor(current, plan, data, start=now, status="active")
         session.add(successor)
         session.flush()
-        bill_termination(session, sub=current, clock=clock, upgrading=True)
+        # One invoice for the change: the old plan's end and the new plan's first fees.
+        _end_now(current, clock)
+        bill_termination(session, sub=current, clock=clock, upgrading=True, successor=successor)
         session.refresh(successor)
         return successor
     period = current_period(session, current, at=now)
@@ -174,6 +178,7 @@ def _successor(
         ending_at=current.ending_at,
         previous_subscription_id=current.id,
         on_termination_invoice="generate",
+        consolidate_invoice=current.consolidate_invoice,
         usage_thresholds=[],
         created_at=start if status == "active" else current.updated_at,
         updated_at=start,
@@ -186,6 +191,8 @@ def update(
     now = clock.now()
     if "name" in data.sent:
         sub.name = data.name
+    if data.consolidate_invoice is not None:
+        sub.consolidate_invoice = data.consolidate_invoice
     if "ending_at" in data.sent:
         if data.ending_at is not None and data.ending_at <= now:
             raise ValidationFailed.field("ending_at", "invalid_date")
@@ -234,6 +241,7 @@ def terminate(
         raise NotAllowed("subscription_not_active")
     if on_termination_invoice:
         sub.on_termination_invoice = on_termination_invoice
+    _end_now(sub, clock)
     bill_termination(session, sub=sub, clock=clock, upgrading=False)
     for scheduled in session.scalars(
         select(Subscription).where(
@@ -242,6 +250,13 @@ def terminate(
     ):
         scheduled.status, scheduled.canceled_at = "canceled", clock.now()
     return sub
+
+
+def _end_now(sub: Subscription, clock: Clock) -> None:
+    """Mark the end before billing it: a period boundary at this very instant (an
+    `ending_at` on a billing date, a change at 00:00) is not billed as a boundary, since
+    the termination bills the period that ends there; billing both would bill it twice."""
+    sub.terminated_at = clock.now()
 
 
 _OVERRIDABLE = ("name", "invoice_display_name", "description", "amount_cents", "amount_currency")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from meterly.store.tables.base import UUID, Base, Json, _live_unique
@@ -14,7 +14,11 @@ from meterly.store.tables.catalog import Plan
 
 class Customer(Base):
     __tablename__ = "customers"
-    __table_args__ = (_live_unique("uq_customers_external_id", "organization_id", "external_id"),)
+    __table_args__ = (
+        _live_unique("uq_customers_external_id", "organization_id", "external_id"),
+        # Deleted customers keep theirs: a number is never handed out twice (0010).
+        Index("uq_customers_sequential_id", "organization_id", "sequential_id", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(UUID, primary_key=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
@@ -65,6 +69,9 @@ class Subscription(Base):
     on_termination_credit_note: Mapped[str | None] = mapped_column(String(16))
     on_termination_invoice: Mapped[str] = mapped_column(String(16), default="generate")
     progressive_billing_disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Lago's consolidate_invoice: billed on one invoice with the customer's other
+    # subscriptions due at the same boundary (true), or always on its own invoice (0011).
+    consolidate_invoice: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     usage_thresholds: Mapped[list[Any]] = mapped_column(Json, default=list)
     # Last billing boundary invoiced by the billing clock (None before the first one).
     last_billed_boundary: Mapped[datetime | None]

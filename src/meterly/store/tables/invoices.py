@@ -179,11 +179,13 @@ class Fee(Base):
 
 
 class DocumentSequence(Base):
-    """Counters behind invoice numbers, bumped under a row lock so numbers never repeat."""
+    """Counters behind sequential numbers (customers, invoices, credit notes), bumped under a
+    row lock so numbers never repeat (store/sequences.py)."""
 
     __tablename__ = "document_sequences"
 
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
-    # "org:<YYYYMM>" for per-organization numbering, "customer:<id>" per customer.
+    # "org:<YYYYMM>" for per-organization numbering, "customer:<id>" per customer,
+    # "cn:<invoice id>" for credit notes, "customers" for customers' sequential ids.
     scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_value: Mapped[int] = mapped_column(Integer, default=0)

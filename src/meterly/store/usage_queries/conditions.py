@@ -1,8 +1,11 @@
 """Which events a request reads, and in what order: the conditions every statement shares.
 
-A request's events are those of its subscription and metric code in its time range (from
-`recurring_from` for a metric carrying earlier events over), matching its charge filter,
-outside the filters it excludes, and in its group. Order: `timestamp, created_at, lago_id`.
+A request's events are those of its subscription and metric code in its time range,
+matching its charge filter, outside the filters it excludes, and in its group. A recurring
+metric's range has no lower bound at all: Lago's event store drops the lower bound for
+recurring metrics (`use_from_boundary = !recurring`), so events timestamped before the
+subscription started count too, and the request's `recurring_from` is not a bound.
+Order: `timestamp, created_at, lago_id`.
 """
 
 from __future__ import annotations
@@ -79,13 +82,12 @@ def request_conditions(
 def _scope(
     props: _Properties, organization_id: str, external_subscription_id: str, req: UsageRequest
 ) -> ColumnElement[bool]:
-    lower = req.recurring_from if req.includes_prior else req.window_from
     return _selection(
         props,
         organization_id=organization_id,
         external_subscription_id=external_subscription_id,
         request=req,
-        lower=lower,
+        lower=_lower(req),
         upper=req.window_to,
     )
 
@@ -96,4 +98,5 @@ def _order(t: FromClause, *, descending: bool = False) -> list[ColumnElement[Any
 
 
 def _lower(req: UsageRequest) -> datetime | None:
-    return req.recurring_from if req.includes_prior else req.window_from
+    """The request's lower time bound: none for a metric carrying earlier events over."""
+    return None if req.includes_prior else req.window_from

@@ -12,12 +12,12 @@ from typing import Any
 
 from sqlalchemy.engine import Row
 
-from meterly.domain.aggregation import (
-    AggregationResult,
-    apply_metric_rounding,
+from meterly.domain.aggregation import AggregationResult, apply_metric_rounding, weighted_sum_of
+from meterly.domain.proration import (
+    prorated_sum_increments,
     prorated_sum_units,
+    prorated_unique_count_increments,
     prorated_unique_count_units,
-    weighted_sum_of,
 )
 from meterly.domain.usage import AggregationType
 from meterly.store.usage_queries.request import UsageRequest
@@ -78,6 +78,9 @@ def _result(
             events_count=count,
             full_units=apply_metric_rounding(metric, full),
             precise_total_amount_cents=precise,
+            prorated_events=prorated_unique_count_increments(
+                operations, window=window, timezone=req.timezone, period_days=req.period_days
+            ),
         )
 
     numeric = [(row.ts, _dec(row.num) or _ZERO) for row in rows if row.num is not None]
@@ -88,11 +91,9 @@ def _result(
     if kind is AggregationType.SUM:
         full = _exact_sum(prior, total)
         if req.prorated:
+            pairs = [(req.window_from, prior), *numeric]
             units = prorated_sum_units(
-                [(req.window_from, prior), *numeric],
-                window=window,
-                timezone=req.timezone,
-                period_days=req.period_days,
+                pairs, window=window, timezone=req.timezone, period_days=req.period_days
             )
             return AggregationResult(
                 units=apply_metric_rounding(metric, units),
@@ -100,6 +101,9 @@ def _result(
                 full_units=apply_metric_rounding(metric, full),
                 event_values=event_values,
                 precise_total_amount_cents=precise,
+                prorated_events=prorated_sum_increments(
+                    pairs, window=window, timezone=req.timezone, period_days=req.period_days
+                ),
             )
         return AggregationResult(
             units=apply_metric_rounding(metric, full),
@@ -122,7 +126,8 @@ def _result(
     if kind is AggregationType.MAX:
         units = max(_parts(values, label + "top"), default=_ZERO)
     else:
-        units = _dec(values[label + "latest"]) or _ZERO
+        # A negative last value gives 0 units (Lago clamps latest_agg at 0).
+        units = max(_dec(values[label + "latest"]) or _ZERO, _ZERO)
     return AggregationResult(
         units=apply_metric_rounding(metric, units),
         events_count=count,

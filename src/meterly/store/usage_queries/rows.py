@@ -82,7 +82,7 @@ def _operation_rows(
             organization_id=organization_id,
             external_subscription_id=external_subscription_id,
             request=req,
-            lower=req.recurring_from,
+            lower=None,  # a recurring metric has no lower bound (see `conditions`)
             upper=req.window_from,
             strictly_before=True,
         )

@@ -104,7 +104,7 @@ def customer(external_id: str, request: Request) -> Response:
             session,
             organization_id=who.organization_id,
             external_customer_id=external_id,
-            secret_key=config.secret_key,
+            secret_key=config.signing_key,
             public_url=str(request.base_url),
             now=clock(request).now(),
         )
