@@ -19,8 +19,8 @@ run: $(STAMP)
 	$(BIN)/meterly quickstart --database-url "$${METERLY_DATABASE_URL:-sqlite:///var/meterly.db}" --port 3000
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

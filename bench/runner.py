@@ -9,14 +9,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import billing, ingest, usage
+from bench import billing, entitlements, ingest, usage
 from bench.config import Config
 from bench.databases import databases
 from bench.environment import DEFAULT_POSTGRES_URL, Postgres, machine_lines
 from bench.report import Report
 
 RESULTS = Path(__file__).parent / "results"
-BENCHMARKS = ("ingest", "usage", "billing")
+BENCHMARKS = ("ingest", "usage", "billing", "entitlements")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -24,7 +24,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="a run of a few minutes")
     size.add_argument("--smoke", action="store_true", help="tiny sizes, one repetition (tests)")
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help="ingest,usage,billing")
+    parser.add_argument(
+        "--only", default=",".join(BENCHMARKS), help="ingest,usage,billing,entitlements"
+    )
     parser.add_argument("--backends", default="sqlite,postgres", help="sqlite,postgres")
     parser.add_argument(
         "--postgres-url",
@@ -74,6 +76,8 @@ def main(argv: list[str]) -> int:
             usage.run(report, dbs, backends, cfg)
         if "billing" in only:
             billing.run(report, dbs, backends, cfg)
+        if "entitlements" in only:
+            entitlements.run(report, dbs, backends, cfg)
     elapsed = time.perf_counter() - started
     report.preamble.append(f"* the whole run took {elapsed / 60:.1f} minutes")
     summary = report.summary()

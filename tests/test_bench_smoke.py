@@ -20,7 +20,8 @@ def test_smallest_bench_configuration_runs_end_to_end(tmp_path: Path) -> None:
     assert status == 0
     [written] = tmp_path.glob("*-smoke.md")
     text = written.read_text()
-    for title in ("1. Ingestion through HTTP", "2. Current usage", "3. Billing run", "Summary"):
+    titles = ("1. Ingestion through HTTP", "2. Current usage", "3. Billing run", "4. Access check")
+    for title in (*titles, "Summary"):
         assert title in text
     assert "CHECK FAILED" not in text
     assert "MISMATCH" not in text

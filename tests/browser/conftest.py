@@ -61,14 +61,24 @@ def browser() -> Iterator[Any]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
+    # Other test packages import this fixture, which makes it a second session fixture of
+    # its own; Playwright's sync API runs once per process, so every copy shares one browser.
+    if _SHARED:
+        yield _SHARED[0]
+        return
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        _SHARED.append(chromium)
         try:
             yield chromium
         finally:
+            _SHARED.clear()
             chromium.close()
+
+
+_SHARED: list[Any] = []
 
 
 @pytest.fixture

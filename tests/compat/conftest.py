@@ -140,7 +140,9 @@ def start_server(
     for _attempt in range(3):
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
+        # The tests drive billing themselves (`meterly bill`): no worker loops in the server.
         args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--database-url", database_url]
+        args.append("--no-worker")
         with log_path.open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "meterly.cli", *args],

@@ -503,7 +503,7 @@ def test_wallet_create_find_update_find_all_terminate(lago_server: LagoServer) -
     )
 
 
-def test_wallet_in_another_currency_is_refused(lago_server: LagoServer) -> None:
+def test_wallets_in_two_currencies_for_one_customer(lago_server: LagoServer) -> None:
     client = lago_server.client
     customer_id = new_customer(lago_server)
     client.wallets.create(
@@ -517,8 +517,8 @@ def test_wallet_in_another_currency_is_refused(lago_server: LagoServer) -> None:
             }
         )
     )
-    error = api_error(
-        client.wallets.create,
+    # Several currencies per customer (Lago, July 2026).
+    client.wallets.create(
         Wallet.parse_obj(
             {
                 "external_customer_id": customer_id,
@@ -528,12 +528,10 @@ def test_wallet_in_another_currency_is_refused(lago_server: LagoServer) -> None:
                 "currency": "EUR",
                 "granted_credits": "10",
             }
-        ),
+        )
     )
-    assert error.status_code == 422
-    assert error.response["error_details"] == {"currency": ["currencies_does_not_match"]}
     listed = client.wallets.find_all({"external_customer_id": customer_id})
-    assert [w.currency for w in listed["wallets"]] == ["USD"]
+    assert sorted(w.currency for w in listed["wallets"]) == ["EUR", "USD"]
 
 
 def test_wallet_transactions_top_up_void_and_ledger(lago_server: LagoServer) -> None:

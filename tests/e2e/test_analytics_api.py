@@ -213,3 +213,55 @@ def test_analytics_never_show_another_organizations_invoices(billed: Any) -> Non
     ):
         rows = other.get(f"analytics/{path}").json()[plural]
         assert all(r["amount_cents"] == 0 for r in rows), path
+
+
+def _usage(api: Any, **params: str) -> dict[tuple[str, str], tuple[int, str]]:
+    answer = api.get("analytics/usage", params=params)
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()["usages"]
+    assert all(r["organization_id"] == api.org_id for r in rows)
+    return {
+        (r["start_of_period_dt"], r["billable_metric_code"]): (r["amount_cents"], r["units"])
+        for r in rows
+        if r["billable_metric_code"] == "api_calls"
+    }
+
+
+def test_usage_analytics_per_metric_and_period(billed: Any) -> None:
+    # acme: 25 calls in January = 850 cents; beta: 40 calls in February = 1600 cents
+    # (acme's February has no calls: 0). Counted where the fee's window starts.
+    assert _usage(billed) == {
+        ("2024-01-01", "api_calls"): (850, "25.0"),
+        ("2024-02-01", "api_calls"): (1600, "40.0"),
+    }
+    # One year: 850 + 1600 = 2450 cents for 25 + 40 = 65 calls.
+    assert _usage(billed, time_granularity="yearly") == {
+        ("2024-01-01", "api_calls"): (2450, "65.0")
+    }
+    # ISO weeks: 1 Jan 2024 is a Monday; 1 Feb 2024 (a Thursday) is in the week of Mon 29 Jan.
+    assert set(_usage(billed, time_granularity="weekly")) == {
+        ("2024-01-01", "api_calls"),
+        ("2024-01-29", "api_calls"),
+    }
+    # beta's January: subscribed, no calls.
+    assert _usage(billed, external_customer_id="cust_beta") == {
+        ("2024-01-01", "api_calls"): (0, "0.0"),
+        ("2024-02-01", "api_calls"): (1600, "40.0"),
+    }
+    assert _usage(billed, from_date="2024-02-01", to_date="2024-02-29") == {
+        ("2024-02-01", "api_calls"): (1600, "40.0")
+    }
+    assert _usage(billed, billable_metric_code="storage_gb") == {}
+    assert _usage(billed, is_billable_metric_recurring="true") == {}
+    assert _usage(billed, plan_code="yearly") == {}
+
+
+def test_usage_analytics_validates_its_parameters(billed: Any) -> None:
+    for params in (
+        {"time_granularity": "hourly"},
+        {"currency": "XXX1"},
+        {"from_date": "yesterday"},
+        {"is_billable_metric_recurring": "maybe"},
+    ):
+        answer = billed.get("analytics/usage", params=params)
+        assert answer.status_code == 422, (params, answer.text)

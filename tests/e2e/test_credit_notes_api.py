@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from meterly.services import runs
 from meterly.services.common import FrozenClock
 from meterly.services.credits import credit_notes as credit_note_service
-from meterly.services.documents import credit_note_pdf
+from meterly.services.documents import build_credit_note_document, credit_note_pdf
 from meterly.store.tables import Fee, Invoice, Webhook
 from meterly.store.tables_credit_notes import CreditNote, CreditNoteItem
 from tests.conftest import ApiClient
@@ -476,7 +476,9 @@ def test_three_decimal_currency(api: ApiClient) -> None:
     with api.database.unit_of_work() as session:  # type: ignore[attr-defined]
         row = session.get(CreditNote, note["lago_id"])
         assert row is not None
-        context = credit_note_pdf.credit_note_context(session, row)
-        assert {"label": "Total", "amount": "1.481 KWD"} in context["totals"]
+        doc = build_credit_note_document(session, row)
+        assert (doc.exponent, doc.total_cents) == (3, 1481)
+        # Three places on the document: KWD 1.481.
+        assert "KWD\xa01.481" in credit_note_pdf.credit_note_html(session, row)
         items = session.scalars(select(CreditNoteItem)).all()
         assert [i.amount_cents for i in items] == [1234]

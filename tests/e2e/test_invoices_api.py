@@ -786,17 +786,17 @@ def test_the_html_view_shows_every_line(api: ApiClient, files_dir: Any) -> None:
         "API calls",
         "0 – 1,000",
         "1,001 and above",
-        "0.002 USD",
-        "5.00 USD",
-        "13.00 USD",
-        "VAT 20% (20 % on 23.00 USD)",
-        "4.60 USD",
+        "$0.002",
+        "$5.00",
+        "$13.00",
+        "VAT 20% 20 % on $23.00",
+        "$4.60",
         "Main wallet",
-        "-5.00 USD",
-        "22.60 USD",
+        "-$5.00",
+        "$22.60",
         "Acme Inc",
-        "2024-01-01",
-        "2024-01-31",
+        # The customer's local dates, in the document's language (English here).
+        "Jan 1, 2024 – Jan 31, 2024",
     ):
         assert text in html, text
 
@@ -815,9 +815,9 @@ def test_html_view_formats_jpy_and_kwd(api: ApiClient, files_dir: Any) -> None:
     kwd = seed(api, status="finalized", currency="KWD", external_customer_id="cust_kw")
     jpy_html = api.client.get(f"/api/v1/invoices/{jpy}.html", headers=api.headers).text
     kwd_html = api.client.get(f"/api/v1/invoices/{kwd}.html", headers=api.headers).text
-    # 2760 minor units: 2,760 JPY (exponent 0), 2.760 KWD (exponent 3)
-    assert "2,760 JPY" in jpy_html
-    assert "2.760 KWD" in kwd_html
+    # 2760 minor units: ¥2,760 (exponent 0), KWD 2.760 (exponent 3)
+    assert "¥2,760" in jpy_html
+    assert "KWD\xa02.760" in kwd_html
     assert "27.60" not in jpy_html + kwd_html
 
 

@@ -157,6 +157,7 @@ def test_create_emits_wallet_and_transaction_webhooks(api: Any) -> None:
     with api.database.unit_of_work() as session:
         types = sorted(session.scalars(select(Webhook.webhook_type)))
     assert types == [
+        "customer.created",
         "invoice.created",
         "invoice.paid_credit_added",
         "wallet.created",
@@ -171,13 +172,16 @@ def test_create_sets_the_currency_of_a_customer_without_one(api: Any) -> None:
     assert api.get("customers/cust").json()["customer"]["currency"] == "EUR"
 
 
-def test_currency_must_match_the_customers(api: Any) -> None:
+def test_a_wallet_may_be_in_another_currency_than_the_customers(api: Any) -> None:
     customer(api, currency="USD")
+    # Several currencies per customer (Lago, July 2026): the EUR wallet pays EUR invoices.
     response = api.post("wallets", wallet_body(currency="EUR", granted_credits="5"))
-    assert response.status_code == 422
-    assert response.json()["code"] == "validation_errors"
-    assert response.json()["error_details"] == {"currency": ["currencies_does_not_match"]}
-    assert count(api, Wallet) == 0 and count(api, WalletTransaction) == 0
+    assert response.status_code == 200, response.text
+    assert response.json()["wallet"]["currency"] == "EUR"
+    assert api.get("customers/cust").json()["customer"]["currency"] == "USD"
+    bad = api.post("wallets", wallet_body(code="other", currency="EURO"))
+    assert bad.status_code == 422
+    assert bad.json()["error_details"] == {"currency": ["value_is_invalid"]}
 
 
 def test_rate_amount_is_mandatory_and_positive(api: Any) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from meterly.store.tables import Organization
+
 
 def endpoint_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"webhook_url": "https://hooks.example.com/lago", "name": "main"}
@@ -101,6 +103,8 @@ def test_event_types_are_validated_against_lago_list(api: Any) -> None:
 
 
 def test_update_changes_url_name_and_event_types(api: Any) -> None:
+    with api.database.unit_of_work() as session:  # a loopback URL: allowed explicitly
+        session.get(Organization, api.org_id).allow_private_webhook_urls = True
     lago_id = api.post("webhook_endpoints", endpoint_body()).json()["webhook_endpoint"]["lago_id"]
     updated = api.put(
         f"webhook_endpoints/{lago_id}",

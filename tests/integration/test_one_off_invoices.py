@@ -152,15 +152,19 @@ def test_unknown_customer_add_on_tax_and_empty_fees(api: Any) -> None:
     assert invoice_count(api) == 0
 
 
-def test_currency_must_match_the_customer(api: Any) -> None:
+def test_currency_may_differ_from_the_customers_but_must_be_one(api: Any) -> None:
     setup(api)
+    # Several currencies per customer (Lago, July 2026): a USD invoice for this customer.
     response = one_off(api, [{"add_on_code": "setup"}], currency="USD")
-    assert response.status_code == 422
-    assert response.json()["error_details"] == {"currency": ["currencies_does_not_match"]}
+    assert response.status_code == 200, response.text
+    assert response.json()["invoice"]["currency"] == "USD"
+    unknown = one_off(api, [{"add_on_code": "setup"}], currency="XYZ1")
+    assert unknown.status_code == 422
+    assert unknown.json()["error_details"] == {"currency": ["value_is_invalid"]}
     invalid = one_off(api, [{"add_on_code": "setup", "units": "many"}])
     assert invalid.status_code == 422
     assert invalid.json()["error_details"] == {"units": ["value_is_invalid"]}
-    assert invoice_count(api) == 0
+    assert invoice_count(api) == 1  # the USD invoice only
 
 
 def test_missing_root_key_is_a_bad_request(api: Any) -> None:

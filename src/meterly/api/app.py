@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import Response
 
-from meterly.api import request_guard
+from meterly.api import request_guard, throttle
+from meterly.api.api_logs import ApiLogMiddleware
 from meterly.api.errors import install_error_handlers
 from meterly.api.health import health_answer
 from meterly.api.ingestion import (
@@ -19,7 +20,7 @@ from meterly.api.ingestion import (
     ingest_timeout,
     is_ingestion,
 )
-from meterly.api.routes import ROUTERS
+from meterly.api.routes import ROUTERS, provider_webhooks
 from meterly.config import Settings, with_secret_key
 from meterly.services.common import Clock, clock_for
 from meterly.services.metering import EventWriter
@@ -39,6 +40,14 @@ class MeterlyApp(FastAPI):
     ingestion: IngestionLane
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if throttle.applies(scope):  # rate limits first: a refused request costs nothing
+            limits: throttle.Throttle = self.state.throttle
+            address = throttle.client_address(scope)
+            wait = limits.admit(address, throttle.bearer_token(scope))
+            if wait:
+                await throttle.refuse(send, wait)
+                return
+            send = throttle.counting_failures(limits, address, send)
         ingestion = is_ingestion(scope)
         if request_guard.guards(scope):
             settings: Settings = self.state.settings
@@ -82,14 +91,19 @@ def create_app(
     app.state.settings = settings
     app.state.database = database
     app.state.clock = clock or clock_for(settings.frozen_time)
+    app.state.throttle = throttle.Throttle.from_env()  # api/throttle.py
     app.state.event_writer = EventWriter(app.state.database, timeout=ingest_timeout())
     app.ingestion = IngestionLane(app.state.database, app.state.event_writer, app.state.clock)
     install_error_handlers(app)
+    # One API log per API write (api/api_logs.py); ingestion is answered before this.
+    app.add_middleware(ApiLogMiddleware, state=app.state)
 
     api = APIRouter(prefix="/api/v1")
     for router in ROUTERS:
         api.include_router(router)
     app.include_router(api)
+    # Payment providers post their webhooks at the root, signed, without an API key.
+    app.include_router(provider_webhooks.router)
 
     @app.get("/health", include_in_schema=False)
     def health() -> Response:

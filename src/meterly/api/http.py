@@ -19,7 +19,8 @@ from meterly.api.errors import BadRequest, Unauthorized
 from meterly.api.wire import pagination_meta
 from meterly.config import Settings
 from meterly.domain.errors import ValidationFailed
-from meterly.services.accounts import authenticate, cached_organization
+from meterly.services import activity
+from meterly.services.accounts import authenticate, cached_organization, hash_secret
 from meterly.services.common import Clock
 from meterly.services.metering import EventWriter
 from meterly.store.uow import Database
@@ -57,6 +58,10 @@ def settings(request: Request) -> Settings:
 @contextmanager
 def unit_of_work(request: Request) -> Iterator[Session]:
     with database(request).unit_of_work() as session:
+        # The activity logs' actor (services/activity): the request's API key or dashboard
+        # user, named by the auth dependency; a request that named nobody is the system.
+        activity.act_as(session, getattr(request.state, "actor", activity.SYSTEM))
+        activity.use_clock(session, clock(request))
         yield session
 
 
@@ -68,13 +73,15 @@ async def organization_id(request: Request) -> str:
     """
     header = request.headers.get("authorization", "")
     parts = header.split()
-    if len(parts) < 2:
+    # `Bearer <key>` and nothing else (the scheme word is case-insensitive, RFC 9110).
+    if len(parts) != 2 or parts[0].lower() != "bearer":
         raise Unauthorized()
     org_id = cached_organization(parts[1])
     if org_id is None:
         org_id = await run_in_threadpool(_authenticate, database(request), parts[1])
     if org_id is None:
         raise Unauthorized()
+    request.state.actor = activity.api_key_actor(key_hash=hash_secret(parts[1]))
     return org_id
 
 

@@ -129,7 +129,8 @@ class IngestionLane:
                 header = value
                 break
         parts = header.decode("latin-1").split()
-        if len(parts) < 2:
+        # `Bearer <key>` and nothing else (the scheme word is case-insensitive, RFC 9110).
+        if len(parts) != 2 or parts[0].lower() != "bearer":
             raise Unauthorized()
         organization_id = cached_organization(parts[1])
         if organization_id is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -16,8 +17,7 @@ from meterly.cli.output import on_terminal, say, show_table
 from meterly.config import parse_instant
 from meterly.domain.money import currency, from_minor
 from meterly.services import runs
-from meterly.services.common import Clock
-from meterly.store.uow import Database
+from meterly.services.common import Clock, FrozenClock
 
 # The run's wall time includes start-up: the progress bar (rich.progress) and the webhook
 # worker (httpx, signing keys) are imported only by the paths that use them.
@@ -32,6 +32,13 @@ def bill(
     organization: Annotated[
         str | None, typer.Option("--org", help="Only this organization.")
     ] = None,
+    allow_future: Annotated[
+        bool,
+        typer.Option(
+            "--allow-future",
+            help="Accept an --as-of later than now (finalizes periods still running).",
+        ),
+    ] = False,
 ) -> None:
     """Issue every invoice whose period ended by --as-of (default: now) and is not issued yet."""
     clock = clock_from_env()
@@ -39,6 +46,7 @@ def bill(
         instant: datetime = parse_instant(as_of) if as_of else clock.now()
     except ValueError:
         fail(f"--as-of {as_of!r} is not an ISO 8601 instant")
+    refuse_future(instant, clock=clock, allow_future=allow_future)
     with open_database(database_url) as database, _progress_bar() as advance:
         report = runs.run(
             database, as_of=instant, clock=clock, organization_id=organization, on_progress=advance
@@ -58,8 +66,29 @@ def bill(
     show_table(["billing run", "value"], rows)
     for sub_id, message in report.errors:
         say(f"subscription {sub_id}: {message}")
+    closed = len(report.invoices)
+    say(
+        f"Closed {closed} billing period{'' if closed == 1 else 's'} as of {instant.isoformat()}"
+        f" ({report.already_billed} already billed, {len(report.errors)} errors)."
+    )
     if report.errors:
         raise typer.Exit(1)
+
+
+def refuse_future(instant: datetime, *, clock: Clock, allow_future: bool) -> None:
+    """Billing "as of" a future instant closes periods still running: events sent later
+    would show in current usage but never be billed. Only a test clock or an explicit
+    --allow-future may do it."""
+    if allow_future or isinstance(clock, FrozenClock):
+        return
+    now = clock.now()
+    if instant > now:
+        fail(
+            f"--as-of {instant.isoformat()} is later than now ({now.isoformat()}): it would "
+            "finalize invoices for periods that are still running, and events sent afterwards "
+            "could never be billed. Pass --allow-future if that is really what you want, or "
+            "run on a test clock (METERLY_FROZEN_TIME)."
+        )
 
 
 @contextmanager
@@ -91,53 +120,27 @@ def worker(
     once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
 ) -> None:
     """Bill continuously (each customer at midnight in their timezone) and deliver webhooks."""
+    from meterly.jobs import worker as loops  # httpx and the renderers: only for this command
+
     clock = clock_from_env()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with open_database(database_url) as database:
-        delivery = _webhook_loop(database, clock, stop)
-        spend = _spend_loop(database, clock, stop)
-        while not stop.is_set():
-            report = runs.run(database, as_of=clock.now(), clock=clock)
-            if report.invoices or report.errors:
-                issued, failed = len(report.invoices), len(report.errors)
-                say(f"{clock.now().isoformat()}: {issued} invoices, {failed} errors")
-            if once:
-                break
-            stop.wait(interval)
-        stop.set()
-        for thread in (delivery, spend):
-            if thread is not None:
-                thread.join(timeout=10)
-
-
-SPEND_INTERVAL = 15.0
-
-
-def _spend_loop(database: Database, clock: Clock, stop: threading.Event) -> threading.Thread:
-    """Thresholds and alerts every few seconds: usage is watched within a minute at most."""
-    from meterly.services.spend_control import spend
-
-    def loop() -> None:
-        while not stop.wait(SPEND_INTERVAL):
-            spend.run_checks(database, clock=clock)
-
-    thread = threading.Thread(target=loop, name="spend-control", daemon=True)
-    thread.start()
-    return thread
-
-
-def _webhook_loop(database: Database, clock: Clock, stop: threading.Event) -> threading.Thread:
-    """Deliver the outbox continuously, retrying with backoff (see jobs/webhooks.py)."""
-    from meterly.jobs import webhooks
-
-    thread = threading.Thread(
-        target=webhooks.run_forever,
-        args=(database,),
-        kwargs={"clock": clock, "stop": stop, "max_attempts": webhooks.attempts_from_env()},
-        name="webhook-delivery",
-        daemon=True,
-    )
-    thread.start()
-    return thread
+        if once:
+            # Deliveries and spend checks run while the one billing pass does.
+            running = loops.start(database, clock, stop, loops=loops.without("billing"))
+            report = loops.billing_pass(database, clock)
+            say(
+                f"{clock.now().isoformat()}: {len(report.invoices)} invoices, "
+                f"{len(report.errors)} errors"
+            )
+            running.stop()
+            return
+        billing = loops.WorkerLoop(
+            "billing", functools.partial(loops.billing_loop, interval=interval)
+        )
+        running = loops.start(database, clock, stop, loops=[billing, *loops.without("billing")])
+        say(f"Worker running ({', '.join(t.name for t in running.threads)}). Ctrl+C stops it.")
+        running.wait()
+        running.stop()

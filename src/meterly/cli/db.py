@@ -18,7 +18,7 @@ def head_revision() -> str | None:
 
     from meterly.store.schema import alembic_config
 
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return "+".join(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
 
 
 def upgrade_schema(database_url: str) -> str | None:

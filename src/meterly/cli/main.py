@@ -24,10 +24,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quickstart": ("meterly.cli.quickstart", "quickstart"),
     "bill": ("meterly.cli.billing", "bill"),
     "worker": ("meterly.cli.billing", "worker"),
+    "reconcile": ("meterly.cli.reconcile", "reconcile"),
+    "audit": ("meterly.cli.reconcile", "audit"),
     "demo": ("meterly.cli.demo", "demo"),
     "db": ("meterly.cli.db", "app"),
     "org": ("meterly.cli.orgs", "app"),
     "api-key": ("meterly.cli.keys", "app"),
+    "user": ("meterly.cli.users", "app"),
     "backup": ("meterly.cli.backup", "backup"),
     "restore": ("meterly.cli.backup", "restore"),
 }

@@ -16,6 +16,7 @@ from meterly.cli.common import (
 from meterly.cli.output import show_fields, show_table, timestamp
 from meterly.config import DEFAULT_DATABASE_URL
 from meterly.domain.money import is_currency
+from meterly.services import mail
 from meterly.services.accounts import organizations as orgs
 
 app = typer.Typer(help="Create and list organizations.", no_args_is_help=True)
@@ -70,3 +71,86 @@ def list_(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
             for org in orgs.list_organizations(session)
         ]
     show_table(["id", "name", "currency", "timezone", "created_at"], rows)
+
+
+@app.command("email")
+def email(
+    org: Annotated[str, typer.Option("--org", help="Organization id.")],
+    sender_name: Annotated[
+        str | None, typer.Option(help="The name in the From header (empty: the org's name).")
+    ] = None,
+    from_address: Annotated[
+        str | None, typer.Option(help="From address (empty: METERLY_SMTP_FROM).")
+    ] = None,
+    reply_to: Annotated[str | None, typer.Option(help="Reply-To address (empty: none).")] = None,
+    cc: Annotated[
+        list[str] | None, typer.Option(help="Copy every e-mail to this address (repeatable).")
+    ] = None,
+    bcc: Annotated[
+        list[str] | None, typer.Option(help="Blind-copy every e-mail (repeatable).")
+    ] = None,
+    no_copies: Annotated[bool, typer.Option(help="Remove every cc and bcc address.")] = False,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Set how the organization's documents are e-mailed (only the options given change)."""
+    changes: dict[str, object] = {}
+    for name, value in (
+        ("sender_name", sender_name),
+        ("from_address", from_address),
+        ("reply_to", reply_to),
+    ):
+        if value is not None:
+            changes[name] = value
+    if no_copies:
+        changes.update(cc=[], bcc=[])
+    if cc:
+        changes["cc"] = cc
+    if bcc:
+        changes["bcc"] = bcc
+    with unit_of_work(database_url) as session:
+        orgs.find_organization(session, org)
+        if changes:
+            mail.update_settings(
+                session, organization_id=org, changes=changes, clock=clock_from_env()
+            )
+        wire = mail.settings_wire(session, org)
+    show_fields(
+        "E-mail delivery",
+        [
+            ("sender_name", str(wire["sender_name"] or "")),
+            ("from_address", str(wire["from_address"] or "")),
+            ("reply_to", str(wire["reply_to"] or "")),
+            ("cc", ", ".join(wire["cc"])),
+            ("bcc", ", ".join(wire["bcc"])),
+            ("smtp_configured", "yes" if wire["smtp_configured"] else "no"),
+        ],
+    )
+
+
+@app.command("settings")
+def settings(
+    organization_id: Annotated[str, typer.Argument(help="Organization id.")],
+    allow_private_webhook_urls: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-private-webhook-urls/--refuse-private-webhook-urls",
+            help="Let webhook endpoints point at loopback, link-local and private addresses "
+            "(refused by default: the server would call inside its own network).",
+        ),
+    ] = None,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Show the organization's operator settings; change the ones given."""
+    with unit_of_work(database_url) as session:
+        org = orgs.find_organization(session, organization_id)
+        if allow_private_webhook_urls is not None:
+            org.allow_private_webhook_urls = allow_private_webhook_urls
+            org.updated_at = clock_from_env().now()
+        allowed = org.allow_private_webhook_urls
+    show_fields(
+        "Organization settings",
+        [
+            ("organization", organization_id),
+            ("allow_private_webhook_urls", "yes" if allowed else "no"),
+        ],
+    )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from meterly.cli.common import (
     DatabaseUrl,
+    clock_from_env,
     database_flag,
     program,
     settings_for,
@@ -11,9 +14,18 @@ from meterly.cli.common import (
 )
 from meterly.cli.db import upgrade_schema
 from meterly.cli.output import say, show_fields
-from meterly.cli.serve import Host, Port, display_host, run_server
-from meterly.config import DEFAULT_DATABASE_URL
+from meterly.cli.serve import (
+    Host,
+    NoWorker,
+    Port,
+    display_host,
+    ensure_port_free,
+    run_server,
+)
+from meterly.config import DEFAULT_DATABASE_URL, with_secret_key
+from meterly.services.accounts import customers
 from meterly.services.accounts import organizations as orgs
+from meterly.services.analytics import portal
 
 DEMO_NAME = "Demo"
 
@@ -22,11 +34,46 @@ def quickstart(
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
     host: Host = "127.0.0.1",
     port: Port = 3000,
+    no_worker: NoWorker = False,
 ) -> None:
-    """Upgrade the schema, create a "Demo" organization on first start, print its key, serve."""
+    """Upgrade the schema, create a "Demo" organization on first start, print its key, serve.
+
+    The same process bills each period as it closes and delivers webhooks (the worker's
+    loops), unless --no-worker.
+    """
+    ensure_port_free(host, port)
     upgrade_schema(database_url)
-    introduce(database_url, base_url=f"http://{display_host(host)}:{port}")
-    run_server(settings_for(database_url), host=host, port=port)
+    base_url = f"http://{display_host(host)}:{port}"
+    introduce(database_url, base_url=base_url)
+    link = demo_portal_link(database_url, base_url=base_url)
+    notes = [f"Portal:    {link}"] if link else []
+    run_server(
+        settings_for(database_url), host=host, port=port, with_worker=not no_worker, notes=notes
+    )
+
+
+def demo_portal_link(database_url: str, *, base_url: str) -> str | None:
+    """A 12-hour portal link for the first organization's newest customer, if there is one."""
+    settings = with_secret_key(settings_for(database_url))
+    public_url = settings.public_url if "METERLY_PUBLIC_URL" in os.environ else base_url
+    with unit_of_work(database_url) as session:
+        organizations = orgs.list_organizations(session)
+        if not organizations:
+            return None
+        organization_id = organizations[0].id
+        rows, _total = customers.list_page(
+            session, organization_id=organization_id, page=1, per_page=1
+        )
+        if not rows:
+            return None
+        return portal.portal_url(
+            session,
+            organization_id=organization_id,
+            external_customer_id=rows[0].external_id,
+            secret_key=settings.signing_key,
+            public_url=public_url,
+            now=clock_from_env().now(),
+        )
 
 
 def introduce(database_url: str, *, base_url: str) -> None:

@@ -413,3 +413,29 @@ def termination_credit(
         precise_amount_cents=precise,
         remaining_days=days,
     )
+
+
+def scaled_items(
+    remaining: Sequence[tuple[str, int]], *, numerator: int, denominator: int
+) -> list[CreditNoteItemRequest]:
+    """Each fee's remaining amount × numerator / denominator, in whole units, summing to
+    the exact share of the whole rounded down: the largest-remainder method hands the
+    units lost to rounding to the fees with the largest fractional parts (ties: the
+    larger fee, then the order given). Fees that get nothing are left out."""
+    if denominator <= 0 or not 0 <= numerator <= denominator:
+        raise ValidationFailed.field("base", "value_is_out_of_range")
+    whole = sum(amount for _, amount in remaining) * numerator // denominator
+    shares = [(fee_id, amount, amount * numerator) for fee_id, amount in remaining]
+    floors = {fee_id: product // denominator for fee_id, _, product in shares}
+    short = whole - sum(floors.values())
+    order = sorted(
+        range(len(shares)),
+        key=lambda i: (-(shares[i][2] % denominator), -shares[i][1], i),
+    )
+    for i in order[:short]:
+        floors[shares[i][0]] += 1
+    return [
+        CreditNoteItemRequest(fee_id=fee_id, amount_cents=floors[fee_id])
+        for fee_id, _, _ in shares
+        if floors[fee_id] > 0
+    ]

@@ -68,6 +68,8 @@ class FeeLine:
     plan_code: str | None = None
     billable_metric_code: str | None = None
     taxes: tuple[Tax, ...] = ()
+    # The wallet an event named to pay this charge fee: only that wallet pays it.
+    target_wallet_code: str | None = None
 
     def __post_init__(self) -> None:
         if self.fee_type not in FEE_TYPES:
@@ -377,11 +379,13 @@ def _apply_wallets(
     wallets: Sequence[WalletBalance],
     remaining_invoice: int,
 ) -> tuple[WalletConsumption, ...]:
-    precise_groups: dict[tuple[str, str | None], Decimal] = {}
+    precise_groups: dict[tuple[str, str | None, str | None], Decimal] = {}
     for s, cap in zip(states, caps, strict=True):
+        charge = s.line.fee_type == "charge"
         key = (
             s.line.fee_type,
-            s.line.billable_metric_code if s.line.fee_type == "charge" else None,
+            s.line.billable_metric_code if charge else None,
+            s.line.target_wallet_code if charge else None,
         )
         precise_groups[key] = precise_groups.get(key, ZERO) + cap
     keys = list(precise_groups)
@@ -397,7 +401,10 @@ def _apply_wallets(
                 break
             if groups[key] <= 0:
                 continue
-            if not wallet.applies_to.allows(fee_type=key[0], billable_metric_code=key[1]):
+            if key[2] is not None:  # a targeted fee: its wallet pays it, whatever applies_to says
+                if key[2] != wallet.code:
+                    continue
+            elif not wallet.applies_to.allows(fee_type=key[0], billable_metric_code=key[1]):
                 continue
             used = min(groups[key], wallet_left, remaining_invoice)
             groups[key] -= used

@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from meterly.config import Settings
 from meterly.services.accounts import signing_keys
 from meterly.services.common import Clock
+from meterly.services.notifications import url_guard
 from meterly.store.tables import (
     BillableMetricRow,
     Customer,
@@ -102,6 +103,8 @@ class Claim:
     lease_until: datetime
     # RS256 key when the endpoint asked for JWT signatures, else None (HMAC).
     jwt_private_pem: str | None = None
+    # The organization allows private addresses (services/notifications/url_guard.py).
+    allow_private: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +244,7 @@ def claim_due(
                     jwt_private_pem=signing_keys.webhook_private_pem(session, clock=clock)
                     if endpoint.signature_algo == "jwt"
                     else None,
+                    allow_private=org.allow_private_webhook_urls,
                 )
             )
     return claims
@@ -295,6 +299,11 @@ def headers_for(claim: Claim) -> dict[str, str]:
 
 def send(client: httpx.Client, claim: Claim, *, timeout: float) -> Outcome:
     started = time.monotonic()
+    try:
+        # Resolved again now: the name may point somewhere else than when it was saved.
+        url_guard.check_delivery(claim.url, allow_private=claim.allow_private)
+    except url_guard.PrivateAddress as exc:
+        return Outcome(None, f"refused: {exc}"[:RESPONSE_LIMIT], None, _ms(started))
     try:
         response = client.post(
             claim.url, content=claim.body, headers=headers_for(claim), timeout=timeout
@@ -479,6 +488,8 @@ _GUESSED: dict[str, tuple[str, str]] = {
     "credit_note": ("meterly.api.schemas.credit_notes", "CreditNote"),
     "wallet": ("meterly.api.schemas.wallets", "Wallet"),
     "wallet_transaction": ("meterly.api.schemas.wallets", "WalletTransaction"),
+    "payment": ("meterly.api.schemas.payments", "Payment"),
+    "payment_receipt": ("meterly.api.schemas.payments", "PaymentReceipt"),
 }
 
 

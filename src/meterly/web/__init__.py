@@ -17,11 +17,13 @@ def install_web(app: FastAPI) -> None:
     """Mount /portal, /dashboard and /static on the app (idempotent)."""
     if getattr(app.state, "web_installed", False):
         return
-    from meterly.web import dashboard, portal
+    from meterly.web import auth, dashboard, payments, portal
 
     app.state.web_installed = True
     app.include_router(portal.router)
+    app.include_router(payments.router)  # the hosted payment page
     app.include_router(dashboard.router)
+    auth.install_handlers(app)  # the dashboard's sign-in redirect and 403 page
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)

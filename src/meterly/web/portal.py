@@ -11,7 +11,10 @@ from sqlalchemy.orm import Session
 from meterly.api.http import clock, ok, settings, unit_of_work
 from meterly.api.schemas.usage import customer_usage
 from meterly.domain.errors import NotAllowed, NotFound
+from meterly.services import invoicing
+from meterly.services.accounts import find_organization
 from meterly.services.analytics import portal
+from meterly.services.documents import Formatter
 from meterly.store.tables import Customer, Invoice
 from meterly.web.links import invoice_pdf_url
 from meterly.web.templating import render
@@ -46,12 +49,17 @@ def _subscription_views(
             continue
         body = customer_usage(usage.usage, ratio=usage.ratio)
         daily = portal.daily_usage(session, usage=usage, now=now)
+        # A subscription that started in this period had no previous one: events sent
+        # before its start belong to nobody's period and draw no "previous period" line.
+        started = sub.started_at or sub.subscription_at
+        had_previous = started < usage.usage.window.start
         views.append(
             {
                 "external_id": sub.external_id,
                 "name": sub.name or sub.plan.name,
                 "plan": {"code": sub.plan.code, "name": sub.plan.name},
                 "elapsed_ratio": float(usage.ratio),
+                "had_previous": had_previous,
                 "exponent": usage.usage.currency.exponent,
                 "plan_amount_cents": sub.plan.amount_cents,
                 "usage": body,
@@ -62,7 +70,7 @@ def _subscription_views(
                         "measure": s.measure,
                         "days": [d.isoformat() for d in s.current_days],
                         "current": s.current,
-                        "previous": s.previous,
+                        "previous": s.previous if had_previous else None,
                     }
                     for s in daily
                 ],
@@ -99,8 +107,12 @@ def portal_page(token: str, request: Request) -> Response:
         subscriptions = _subscription_views(session, customer, now)
         invoices = _invoice_rows(request, portal.invoices(session, customer))
         wallets = portal.wallet_balances(session, customer)
+        org = find_organization(session, customer.organization_id)
+        # The portal speaks the customer's document language, as its invoices do.
+        locale = invoicing.snapshot.document_locale(org, customer)
         return render(
             "portal/index.html",
+            f=Formatter(locale, customer.currency or org.default_currency, 2),
             customer=customer,
             subscriptions=subscriptions,
             invoices=invoices,

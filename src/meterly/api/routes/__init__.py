@@ -3,21 +3,35 @@
 from fastapi import APIRouter
 
 from meterly.api.routes import (
+    activity_logs,
     add_ons,
     alerts,
     analytics,
     billable_metrics,
+    billing_entities,
     coupons,
     credit_notes,
     customers,
+    einvoices,
+    entitlements,
     events,
+    explain,
+    expressions,
+    features,
     fees,
     files,
+    fixed_charges,
+    instant_fees,
+    invoice_custom_sections,
+    invoice_preview,
     invoices,
     one_off_invoices,
     organizations,
+    payments,
     plans,
     portal,
+    reconciliation,
+    subscription_charges,
     subscriptions,
     taxes,
     usage,
@@ -26,11 +40,17 @@ from meterly.api.routes import (
 )
 
 ROUTERS: list[APIRouter] = [
+    activity_logs.router,  # /activity_logs and /api_logs (the audit logs)
+    expressions.router,  # POST /billable_metrics/evaluate_expression
     billable_metrics.router,
     organizations.router,
     customers.router,
+    instant_fees.router,  # POST /events/estimate_instant_fees before /events/{id}
     events.router,
+    explain.router,  # /invoices/{id}/explain, /fees/{id}/explain and /fees/{id}/events
     one_off_invoices.router,  # POST /invoices, before the invoices router
+    invoice_preview.router,  # POST /invoices/preview
+    einvoices.router,  # download_xml and the signed XML files
     invoices.router,
     invoices.customers_router,
     fees.router,
@@ -40,7 +60,11 @@ ROUTERS: list[APIRouter] = [
     subscriptions.router,
     usage.router,
     plans.router,
+    fixed_charges.plans_router,
+    fixed_charges.subscriptions_router,
+    subscription_charges.router,
     taxes.router,
+    invoice_custom_sections.router,
     webhook_endpoints.router,
     credit_notes.router,
     credit_notes.customers_router,
@@ -50,6 +74,13 @@ ROUTERS: list[APIRouter] = [
     coupons.customers_router,
     add_ons.router,
     analytics.router,
+    reconciliation.router,
     portal.router,
+    payments.router,
+    payments.customers_router,
     wallets.router,
+    features.router,
+    billing_entities.router,
+    entitlements.plans_router,
+    entitlements.subscriptions_router,
 ]

@@ -1,8 +1,10 @@
-"""/api/v1/analytics/*: gross revenue, MRR, invoiced usage, collections, overdue balance."""
+"""/api/v1/analytics/*: gross revenue, MRR, invoiced usage, collections, overdue balance,
+usage per metric."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -13,6 +15,7 @@ from meterly.api.schemas import analytics as schema
 from meterly.domain.errors import ValidationFailed
 from meterly.domain.money import is_currency
 from meterly.services.analytics import revenue as analytics
+from meterly.services.analytics import usage_analytics
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -83,3 +86,41 @@ def overdue_balance(request: Request, org: str = Depends(organization_id)) -> Re
     return _answer(
         request, org, "overdue_balances", analytics.overdue_balance, schema.overdue_balance
     )
+
+
+@router.get("/usage")
+def usage(request: Request, org: str = Depends(organization_id)) -> Response:
+    """Invoiced usage per billable metric, period and currency (services/analytics)."""
+    params = request.query_params
+    currency = (params.get("currency") or "").upper() or None
+    if currency is not None and not is_currency(currency):
+        raise ValidationFailed.field("currency", "value_is_invalid")
+    recurring = params.get("is_billable_metric_recurring")
+    if recurring is not None and recurring not in ("true", "false"):
+        raise ValidationFailed.field("is_billable_metric_recurring", "value_is_invalid")
+    query = usage_analytics.UsageQuery(
+        organization_id=org,
+        time_granularity=params.get("time_granularity") or "monthly",
+        currency=currency,
+        from_date=_day(params.get("from_date"), "from_date"),
+        to_date=_day(params.get("to_date"), "to_date"),
+        customer_type=params.get("customer_type") or None,
+        external_customer_id=params.get("external_customer_id") or None,
+        customer_country=params.get("customer_country") or None,
+        external_subscription_id=params.get("external_subscription_id") or None,
+        is_billable_metric_recurring=None if recurring is None else recurring == "true",
+        plan_code=params.get("plan_code") or None,
+        billable_metric_code=params.get("billable_metric_code") or None,
+    )
+    with unit_of_work(request) as session:
+        rows = usage_analytics.usage(session, query)
+    return ok({"usages": [schema.usage(org, r) for r in rows]})
+
+
+def _day(raw: str | None, name: str) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw[:10])
+    except ValueError:
+        raise ValidationFailed.field(name, "invalid_date") from None

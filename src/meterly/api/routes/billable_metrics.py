@@ -19,6 +19,7 @@ from meterly.api.http import (
 )
 from meterly.api.schemas.billable_metrics import BillableMetricIn, billable_metric
 from meterly.services.catalog import billable_metrics as metrics
+from meterly.services.notifications import enqueue
 
 router = APIRouter(prefix="/billable_metrics", tags=["billable_metrics"])
 
@@ -39,6 +40,7 @@ def create(
     data = _input(body)
     with unit_of_work(request) as session:
         row = metrics.create(session, organization_id=org, data=data, clock=clock(request))
+        enqueue(session, org, "billable_metric.created", "billable_metric", row.id, clock(request))
         return envelope("billable_metric", billable_metric(row))
 
 
@@ -66,6 +68,7 @@ def update(
     with unit_of_work(request) as session:
         row = metrics.find(session, organization_id=org, code=code)
         metrics.update(session, row=row, data=data, clock=clock(request))
+        enqueue(session, org, "billable_metric.updated", "billable_metric", row.id, clock(request))
         return envelope("billable_metric", billable_metric(row))
 
 
@@ -74,4 +77,5 @@ def destroy(code: str, request: Request, org: str = Depends(organization_id)) ->
     with unit_of_work(request) as session:
         row = metrics.find(session, organization_id=org, code=code)
         metrics.delete(session, row=row, clock=clock(request))
+        enqueue(session, org, "billable_metric.deleted", "billable_metric", row.id, clock(request))
         return envelope("billable_metric", billable_metric(row))

@@ -24,14 +24,17 @@ from meterly.api.http import (
     settings,
     unit_of_work,
 )
+from meterly.api.routes.einvoice_links import credit_note_xml_url
 from meterly.api.schemas.credit_notes import (
     CreditNoteIn,
     CreditNoteUpdateIn,
     credit_note,
     estimated_credit_note,
 )
+from meterly.api.schemas.emails import resend_overrides
 from meterly.config import Settings
-from meterly.domain.errors import NotFound, ValidationFailed
+from meterly.domain.errors import NotAllowed, NotFound, ValidationFailed
+from meterly.services import mail
 from meterly.services.accounts import customers as customer_service
 from meterly.services.credits import credit_notes as notes
 from meterly.services.documents import credit_note_pdf as note_documents
@@ -59,7 +62,9 @@ def document_url(config: Settings, credit_note_id: str) -> str:
 
 def render(request: Request, session: Session, row: CreditNote) -> dict[str, Any]:
     url = document_url(settings(request), row.id) if row.file_path else None
-    return credit_note(session, row, file_url=url)
+    body = credit_note(session, row, file_url=url)
+    body["xml_url"] = credit_note_xml_url(session, row, document_url(settings(request), row.id))
+    return body
 
 
 # --- input -------------------------------------------------------------------------------------
@@ -184,6 +189,31 @@ def download(
         row = _find(session, org, credit_note_id)
         if note_documents.stored_pdf(row) is None:
             note_documents.generate_pdf(session, note=row, clock=clock(request))
+        return envelope("credit_note", render(request, session, row))
+
+
+@router.post("/{credit_note_id}/resend_email")
+def resend_email(
+    credit_note_id: str,
+    request: Request,
+    org: str = Depends(organization_id),
+    body: Any = Depends(json_body),
+) -> Response:
+    """Queue the credit note's e-mail again (Lago's `{to[], cc[], bcc[]}` body)."""
+    overrides = resend_overrides(body)
+    with unit_of_work(request) as session:
+        row = _find(session, org, credit_note_id)
+        if row.status != "finalized":
+            raise NotAllowed("invalid_status", f"credit note is {row.status}")
+        mail.resend(
+            session,
+            organization_id=org,
+            customer_id=row.customer_id,
+            kind="credit_note",
+            object_id=row.id,
+            overrides=overrides,
+            clock=clock(request),
+        )
         return envelope("credit_note", render(request, session, row))
 
 

@@ -21,8 +21,11 @@ from meterly.api.http import (
     unit_of_work,
 )
 from meterly.api.schemas.customers import CustomerIn, customer
-from meterly.services import billing
+from meterly.domain.errors import ValidationFailed
+from meterly.services import billing, mail, payments
 from meterly.services.accounts import customers, find_organization
+from meterly.services.documents import custom_sections
+from meterly.services.notifications import enqueue
 from meterly.store.tables import Customer, Tax
 
 router = APIRouter(prefix="/customers", tags=["customers"])
@@ -38,7 +41,28 @@ def _taxes(session: Session, row: Customer) -> list[Tax]:
 
 
 def render(session: Session, row: Customer) -> dict[str, Any]:
-    return customer(row, find_organization(session, row.organization_id), _taxes(session, row))
+    body = customer(row, find_organization(session, row.organization_id), _taxes(session, row))
+    # The sections an invoice issued now would print (services/documents/custom_sections).
+    body["skip_invoice_custom_sections"] = row.skip_invoice_custom_sections
+    body["applicable_invoice_custom_sections"] = custom_sections.applicable(session, customer=row)
+    # Meterly's own field (Lago has none): no automatic e-mail goes to this customer.
+    body["email_opt_out"] = mail.opted_out(session, row.id)
+    return body
+
+
+def _section_choice(raw: dict[str, Any]) -> tuple[bool | None, list[str] | None]:
+    """Lago's customer keys for custom sections, top level or under `invoice_custom_section`."""
+    nested = raw.get("invoice_custom_section")
+    source = {**raw, **nested} if isinstance(nested, dict) else raw
+    skip = source.get("skip_invoice_custom_sections")
+    codes = source.get("invoice_custom_section_codes")
+    if skip is not None and not isinstance(skip, bool):
+        raise ValidationFailed.field("skip_invoice_custom_sections", "value_is_invalid")
+    if codes is not None and (
+        not isinstance(codes, list) or not all(isinstance(c, str) for c in codes)
+    ):
+        raise ValidationFailed.field("invoice_custom_section_codes", "value_is_invalid")
+    return skip, codes
 
 
 @router.post("")
@@ -49,10 +73,24 @@ def create_or_update(
     data = parse(CustomerIn, raw)
     fields = {k: v for k, v in data.model_dump(exclude_unset=True).items() if k != "external_id"}
     payload = customers.CustomerInput(external_id=data.external_id or "", fields=fields)
+    skip_sections, section_codes = _section_choice(raw)
+    opt_out = raw.get("email_opt_out")
+    if opt_out is not None and not isinstance(opt_out, bool):
+        raise ValidationFailed.field("email_opt_out", "value_is_invalid")
     with unit_of_work(request) as session:
-        row, _created = customers.upsert(
+        row, created = customers.upsert(
             session, organization_id=org, data=payload, clock=clock(request)
         )
+        if skip_sections is not None or section_codes is not None:
+            custom_sections.select_for_customer(
+                session, customer=row, skip=skip_sections, codes=section_codes, clock=clock(request)
+            )
+        # billing_configuration.payment_provider links the customer to a provider customer.
+        payments.connections.link_customer(session, customer=row, clock=clock(request))
+        if opt_out is not None:
+            mail.set_opt_out(session, customer=row, opted_out=opt_out, clock=clock(request))
+        kind = "customer.created" if created else "customer.updated"
+        enqueue(session, org, kind, "customer", row.id, clock(request))
         if "invoice_grace_period" in (raw.get("billing_configuration") or {}):
             # A lower grace period finalizes at once the drafts now due (Lago).
             billing.apply_grace_period(

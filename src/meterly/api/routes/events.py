@@ -20,6 +20,7 @@ from meterly.api.http import (
 from meterly.api.schemas.events import event
 from meterly.config import parse_instant
 from meterly.domain.errors import ValidationFailed
+from meterly.services import reconciliation
 from meterly.services.metering import ingest
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -73,11 +74,32 @@ def index(request: Request, org: str = Depends(organization_id)) -> Response:
             timestamp_from=ts_from,
             timestamp_to=ts_to,
         )
-    return listing("events", [event(r) for r in rows], page=page, per_page=per_page, total=total)
+        fates = reconciliation.fates(session, organization_id=org, keys=ingest.batch_keys(rows))
+    return listing(
+        "events",
+        [_with_fate(event(r), fates, r) for r in rows],
+        page=page,
+        per_page=per_page,
+        total=total,
+    )
+
+
+def _with_fate(
+    body: dict[str, Any], fates: dict[tuple[str, str], str], row: dict[str, Any]
+) -> dict[str, Any]:
+    """Meterly's extra fields: whether billing counts the event, and why not when it never will
+    (`billing_status`: billed | pending | not_billed; `not_billed_reason`: see
+    docs/reconciliation.md)."""
+    fate = fates.get((row["transaction_id"], row["external_subscription_id"]))
+    reason = reconciliation.not_billed_reason(fate)
+    body["billing_status"] = "not_billed" if reason else fate
+    body["not_billed_reason"] = reason
+    return body
 
 
 @router.get("/{transaction_id}")
 def show(transaction_id: str, request: Request, org: str = Depends(organization_id)) -> Response:
     with unit_of_work(request) as session:
         row = ingest.find(session, organization_id=org, transaction_id=transaction_id)
-    return envelope("event", event(row))
+        fates = reconciliation.fates(session, organization_id=org, keys=ingest.batch_keys([row]))
+    return envelope("event", _with_fate(event(row), fates, row))

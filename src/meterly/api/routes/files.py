@@ -7,9 +7,6 @@ token answers 404, as an unknown invoice does.
 
 from __future__ import annotations
 
-from typing import Any
-
-import jinja2
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
@@ -22,20 +19,11 @@ from meterly.store.tables import Invoice
 router = APIRouter(prefix="/files", tags=["files"])
 
 _VISIBLE = ("finalized", "voided")
-_environment = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(documents.TEMPLATES_DIR),
-    autoescape=jinja2.select_autoescape(["html"]),
-    undefined=jinja2.StrictUndefined,
-)
-
-
-def render_html(context: dict[str, Any]) -> str:
-    """The invoice HTML view, from the same context the PDF is drawn from."""
-    return _environment.get_template("invoice.html").render(**context)
 
 
 def invoice_html(session: Session, invoice: Invoice) -> str:
-    return render_html(documents.invoice_context(session, invoice))
+    """The invoice HTML view, from the same document model the PDF is drawn from."""
+    return documents.invoice_html(session, invoice)
 
 
 def _signed_invoice(request: Request, session: Session, invoice_id: str) -> Invoice:

@@ -21,7 +21,9 @@ from meterly.api.http import (
     settings,
     unit_of_work,
 )
+from meterly.api.routes.einvoice_links import invoice_xml_url
 from meterly.api.routes.files import invoice_html
+from meterly.api.schemas.emails import resend_overrides
 from meterly.api.schemas.invoices import (
     InvoiceLinks,
     InvoiceUpdateIn,
@@ -30,10 +32,11 @@ from meterly.api.schemas.invoices import (
     usage_period,
 )
 from meterly.domain.errors import NotAllowed, NotFound, ValidationFailed
-from meterly.services import billing
+from meterly.services import billing, mail, payments
 from meterly.services.billing import invoices as invoice_service
+from meterly.services.billing import void_with_credit_note
 from meterly.services.documents import invoice_pdf as documents
-from meterly.store.tables import Invoice
+from meterly.store.tables import Customer, Invoice, PaymentProviderConnection
 
 router = APIRouter(prefix="/invoices", tags=["invoices"])
 customers_router = APIRouter(prefix="/customers", tags=["invoices"])
@@ -45,7 +48,9 @@ def render(
     links = InvoiceLinks(
         file_url=document_url(settings(request), row.id, "pdf") if row.file_path else None,
     )
-    return invoice(session, row, include_fees=include_fees, links=links)
+    body = invoice(session, row, include_fees=include_fees, links=links)
+    body["xml_url"] = invoice_xml_url(request, session, row)
+    return body
 
 
 def _find(session: Session, org: str, invoice_id: str) -> Invoice:
@@ -197,12 +202,28 @@ def retry(invoice_id: str, request: Request, org: str = Depends(organization_id)
 
 
 @router.post("/{invoice_id}/void")
-def void(invoice_id: str, request: Request, org: str = Depends(organization_id)) -> Response:
-    # The optional body (generate_credit_note, refund_amount, credit_amount) asks for a
-    # credit note, a premium Lago feature: it is accepted and ignored.
+def void(
+    invoice_id: str,
+    request: Request,
+    org: str = Depends(organization_id),
+    body: Any = Depends(json_body),
+) -> Response:
+    """Without a body, Lago's plain void. With `generate_credit_note`, the invoice is voided
+    whatever its payment status and a credit note gives back `refund_amount` and
+    `credit_amount` (services/billing/voiding.py)."""
+    options = body if isinstance(body, dict) else {}
     with unit_of_work(request) as session:
         row = _find(session, org, invoice_id)
-        invoice_service.void(session, invoice=row, clock=clock(request))
+        if options.get("generate_credit_note") is True:
+            void_with_credit_note(
+                session,
+                invoice=row,
+                refund_amount_cents=options.get("refund_amount") or 0,
+                credit_amount_cents=options.get("credit_amount") or 0,
+                clock=clock(request),
+            )
+        else:
+            invoice_service.void(session, invoice=row, clock=clock(request))
         return envelope("invoice", render(request, session, row))
 
 
@@ -216,6 +237,31 @@ def download(invoice_id: str, request: Request, org: str = Depends(organization_
             raise NotFound("invoice")
         if documents.stored_pdf(row) is None:
             documents.generate_pdf(session, invoice=row, clock=clock(request))
+        return envelope("invoice", render(request, session, row))
+
+
+@router.post("/{invoice_id}/resend_email")
+def resend_email(
+    invoice_id: str,
+    request: Request,
+    org: str = Depends(organization_id),
+    body: Any = Depends(json_body),
+) -> Response:
+    """Queue the invoice's e-mail again, to the customer or to the `to`/`cc`/`bcc` named."""
+    overrides = resend_overrides(body)
+    with unit_of_work(request) as session:
+        row = _find(session, org, invoice_id)
+        if row.status != "finalized":
+            raise NotAllowed("invalid_status", f"invoice is {row.status}")
+        mail.resend(
+            session,
+            organization_id=org,
+            customer_id=row.customer_id,
+            kind="invoice",
+            object_id=row.id,
+            overrides=overrides,
+            clock=clock(request),
+        )
         return envelope("invoice", render(request, session, row))
 
 
@@ -235,17 +281,46 @@ def lose_dispute(
 def retry_payment(
     invoice_id: str, request: Request, org: str = Depends(organization_id)
 ) -> Response:
-    """No payment provider is integrated: the retry is accepted (Lago answers empty 200)."""
+    """A new collection attempt, charged by the worker through the customer's provider
+    (services/payments/collection.py); Lago answers an empty 200."""
     with unit_of_work(request) as session:
-        invoice_service.check_payment_retry(_find(session, org, invoice_id))
+        payments.collection.request_retry(
+            session, invoice=_find(session, org, invoice_id), clock=clock(request)
+        )
     return Response(status_code=200)
 
 
 @router.post("/{invoice_id}/payment_url")
 def payment_url(invoice_id: str, request: Request, org: str = Depends(organization_id)) -> Response:
+    """A signed link to the hosted page where the customer pays this invoice by card."""
+    config = settings(request)
     with unit_of_work(request) as session:
-        _find(session, org, invoice_id)
-    raise NotAllowed("missing_payment_provider")
+        row = _find(session, org, invoice_id)
+        if row.status != "finalized" or row.payment_status == "succeeded":
+            raise NotAllowed("invalid_status")
+        link = payments.connections.find_link(session, customer_id=row.customer_id)
+        if link is None:
+            raise NotAllowed("missing_payment_provider")
+        token = payments.links.issue(
+            config.signing_key,
+            organization_id=org,
+            customer_id=row.customer_id,
+            invoice_id=row.id,
+            now=clock(request).now(),
+        )
+        customer = session.get(Customer, row.customer_id)
+        connection = session.get(PaymentProviderConnection, link.connection_id)
+        assert customer is not None
+        return envelope(
+            "invoice_payment_details",
+            {
+                "lago_customer_id": row.customer_id,
+                "lago_invoice_id": row.id,
+                "external_customer_id": customer.external_id,
+                "payment_provider": connection.provider if connection else None,
+                "payment_url": payments.links.page_url(config.public_url, token),
+            },
+        )
 
 
 # --- past usage --------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from meterly.api.schemas.plans import (
 )
 from meterly.services.catalog import plans
 from meterly.services.catalog import taxes as taxes_service
+from meterly.services.notifications import enqueue
 from meterly.store.tables import Charge
 
 router = APIRouter(prefix="/plans", tags=["plans"])
@@ -50,6 +51,7 @@ def create(
     data = plan_input(parse(PlanIn, root(body, "plan")))
     with unit_of_work(request) as session:
         row = plans.create(session, organization_id=org, data=data, clock=clock(request))
+        enqueue(session, org, "plan.created", "plan", row.id, clock(request))
         return envelope("plan", plan_payload(session, row))
 
 
@@ -78,6 +80,7 @@ def update(
     with unit_of_work(request) as session:
         row = plans.find(session, organization_id=org, code=code)
         plans.update(session, row=row, data=data, clock=clock(request))
+        enqueue(session, org, "plan.updated", "plan", row.id, clock(request))
         return envelope("plan", plan_payload(session, row))
 
 
@@ -86,6 +89,7 @@ def destroy(code: str, request: Request, org: str = Depends(organization_id)) ->
     with unit_of_work(request) as session:
         row = plans.find(session, organization_id=org, code=code)
         plans.delete(session, row=row, clock=clock(request))
+        enqueue(session, org, "plan.deleted", "plan", row.id, clock(request))
         return envelope("plan", plan_payload(session, row))
 
 

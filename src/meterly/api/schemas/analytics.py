@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from meterly.services.analytics import MonthRow
+from meterly.api.wire import dec
+from meterly.services.analytics import MonthRow, usage_analytics
 
 
 def month(value: date) -> str:
@@ -53,4 +54,17 @@ def overdue_balance(row: MonthRow) -> dict[str, Any]:
         "currency": row.currency,
         "lago_invoice_ids": list(row.invoice_ids),
         "billing_entity_id": None,
+    }
+
+
+def usage(organization_id: str, row: usage_analytics.UsageRow) -> dict[str, Any]:
+    return {
+        "organization_id": organization_id,
+        "start_of_period_dt": row.start.isoformat(),
+        "end_of_period_dt": row.end.isoformat(),
+        "amount_currency": row.currency,
+        "amount_cents": row.amount_cents,
+        "billable_metric_code": row.billable_metric_code,
+        "units": dec(row.units),
+        "is_billable_metric_deleted": row.metric_deleted,
     }

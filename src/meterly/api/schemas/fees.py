@@ -110,7 +110,9 @@ def fee(
         "lago_id": row.id,
         "lago_charge_id": row.charge_id,
         "lago_charge_filter_id": row.charge_filter_id,
-        "lago_fixed_charge_id": None,
+        "lago_fixed_charge_id": (row.properties or {}).get("fixed_charge_id")
+        if row.fee_type == "fixed_charge"
+        else None,
         "lago_invoice_id": row.invoice_id,
         "lago_true_up_fee_id": None,
         "lago_true_up_parent_fee_id": row.true_up_parent_fee_id,
@@ -149,7 +151,10 @@ def fee(
         "amount_details": row.amount_details or {},
         "self_billed": False,
         "pricing_unit_details": None,
-        "presentation_breakdowns": [],
+        "presentation_breakdowns": [
+            {"presentation_by": p["presentation_by"], "units": dec(Decimal(p["units"]))}
+            for p in (row.item or {}).get("presentation_breakdowns") or []
+        ],
         "from_date": from_to(row.from_datetime),
         "to_date": from_to(row.to_datetime),
     }

@@ -169,7 +169,7 @@ def invoice(
     links = links or InvoiceLinks()
     body: dict[str, Any] = {
         "lago_id": row.id,
-        "billing_entity_code": None,
+        "billing_entity_code": row.billing_entity_code,
         "sequential_id": row.sequential_id,
         "number": row.number or f"{org.document_number_prefix}-DRAFT",
         "purchase_order_number": None,

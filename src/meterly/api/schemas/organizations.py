@@ -30,6 +30,7 @@ class OrganizationIn(Payload):
     legal_number: str | None = None
     tax_identification_number: str | None = None
     billing_configuration: dict[str, Any] | None = None
+    einvoicing: bool | None = None
 
 
 def organization(org: Organization) -> dict[str, Any]:
@@ -54,5 +55,6 @@ def organization(org: Organization) -> dict[str, Any]:
         "document_number_prefix": org.document_number_prefix,
         "finalize_zero_amount_invoice": org.finalize_zero_amount_invoice,
         "billing_configuration": billing,
+        "einvoicing": org.einvoicing,
         "events_store": "postgres",
     }

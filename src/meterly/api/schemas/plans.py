@@ -10,6 +10,11 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from meterly.api.http import Payload
+from meterly.api.schemas.fixed_charges import (
+    FixedChargeIn,
+    fixed_charge_input,
+    plan_fixed_charges,
+)
 from meterly.api.schemas.taxes import tax
 from meterly.api.wire import iso
 from meterly.services.catalog import plans as plans_service
@@ -34,6 +39,7 @@ class ChargeIn(Payload):
     pay_in_advance: bool | None = None
     prorated: bool | None = None
     invoiceable: bool | None = None
+    accepts_target_wallet: bool | None = None
     regroup_paid_fees: str | None = None
     min_amount_cents: int | None = None
     properties: dict[str, Any] | None = None
@@ -71,6 +77,7 @@ class PlanIn(Payload):
     usage_thresholds: list[UsageThresholdIn] | None = None
     metadata: dict[str, Any] | None = None
     charges: list[ChargeIn] | None = None
+    fixed_charges: list[FixedChargeIn] | None = None
 
 
 def filter_input(data: ChargeFilterIn) -> plans_service.FilterInput:
@@ -88,7 +95,7 @@ def charge_input(data: ChargeIn) -> plans_service.ChargeInput:
 
 
 def plan_input(data: PlanIn) -> plans_service.PlanInput:
-    nested = {"charges", "tax_codes", "usage_thresholds", "minimum_commitment"}
+    nested = {"charges", "fixed_charges", "tax_codes", "usage_thresholds", "minimum_commitment"}
     fields = data.model_dump(exclude_unset=True, exclude=nested)
     commitment = data.minimum_commitment
     return plans_service.PlanInput(
@@ -99,6 +106,9 @@ def plan_input(data: PlanIn) -> plans_service.PlanInput:
         if data.usage_thresholds is None
         else tuple(t.model_dump() for t in data.usage_thresholds),
         charges=None if data.charges is None else tuple(charge_input(c) for c in data.charges),
+        fixed_charges=None
+        if data.fixed_charges is None
+        else tuple(fixed_charge_input(f) for f in data.fixed_charges),
         sent=_sent(data),
     )
 
@@ -155,7 +165,7 @@ def plan(
         "parent_id": row.parent_id,
         "pending_deletion": row.deleted_at is not None,
         "charges": [charge(c, taxes=taxes) for c in row.charges],
-        "fixed_charges": [],
+        "fixed_charges": plan_fixed_charges(row),
         "entitlements": [],
         "usage_thresholds": thresholds,
         "applicable_usage_thresholds": list(thresholds),
@@ -182,7 +192,7 @@ def charge(row: Charge, *, taxes: Mapping[str, Tax]) -> dict[str, Any]:
         "pay_in_advance": row.pay_in_advance,
         "prorated": row.prorated,
         "min_amount_cents": row.min_amount_cents,
-        "accepts_target_wallet": False,
+        "accepts_target_wallet": row.accepts_target_wallet,
         "properties": dict(row.properties or {}),
         "applied_pricing_unit": None,
         "lago_parent_id": None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -42,13 +43,22 @@ def _filter_rows(rows: list[Row], has_filters: bool) -> list[dict[str, Any]]:
             **_totals(merged),
             "invoice_display_name": charge_filter.invoice_display_name if charge_filter else None,
             "values": dict(charge_filter.values) if charge_filter else None,
-            "presentation_breakdowns": [],
+            "presentation_breakdowns": breakdowns(b for b, _ in merged),
         }
         if merged[0][1] is not None:
             body["values"] = body["values"] or {}
             body.update(_projected(merged))
         out.append(body)
     return out
+
+
+def breakdowns(buckets: Iterable[BucketUsage]) -> list[dict[str, Any]]:
+    """Lago's `presentation_breakdowns`: the buckets' units summed per presentation values."""
+    units: dict[tuple[tuple[str, str | None], ...], Decimal] = {}
+    for bucket in buckets:
+        for by, value in bucket.presentation:
+            units[by] = units.get(by, Decimal(0)) + value
+    return [{"presentation_by": dict(by), "units": dec(value)} for by, value in units.items()]
 
 
 def _projected(rows: list[Row]) -> dict[str, Any]:
@@ -71,7 +81,7 @@ def _grouped_usage(rows: list[Row], has_filters: bool) -> list[dict[str, Any]]:
             **_totals(group_rows),
             "grouped_by": dict(key),
             "filters": _filter_rows(group_rows, has_filters),
-            "presentation_breakdowns": [],
+            "presentation_breakdowns": breakdowns(b for b, _ in group_rows),
         }
         for key, group_rows in by_group.items()
     ]
@@ -101,7 +111,7 @@ def _charge_usage(usage: ChargeUsage, cur: Currency, ratio: Decimal | None) -> d
         },
         "filters": _filter_rows(rows, has_filters),
         "grouped_usage": _grouped_usage(rows, has_filters),
-        "presentation_breakdowns": [],
+        "presentation_breakdowns": breakdowns(b for b, _ in rows),
     }
     if ratio is not None:
         body.update(_projected(rows))

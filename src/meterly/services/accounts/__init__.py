@@ -8,6 +8,7 @@ Also the per-batch cache of what every invoice of an organization reads alike
 
 from meterly.services.accounts import (
     billing_cache,
+    billing_entities,
     customers,
     organizations,
     signing_keys,
@@ -39,6 +40,7 @@ __all__ = [
     "applicable_timezone",
     "authenticate",
     "billing_cache",
+    "billing_entities",
     "cached_organization",
     "create_api_key",
     "create_organization",

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from meterly.domain.errors import NotFound, ValidationFailed
 from meterly.domain.money import is_currency
+from meterly.services.accounts.billing_entities import apply_eu_taxes, find_seller
 from meterly.services.common import Clock, new_id
 from meterly.store.sequences import CUSTOMERS_SCOPE, next_value
 from meterly.store.tables import Customer, Organization, Subscription, Tax
@@ -134,6 +135,8 @@ def upsert(
         session.add(row)
     _apply(row, data.fields, now=now)
     session.flush()
+    # The seller may manage EU VAT: the customer's place (and VAT number) decides its tax.
+    apply_eu_taxes(session, customer=row, clock=clock)
     return row, created
 
 
@@ -166,6 +169,9 @@ def _validate(session: Session, organization_id: str, fields: dict[str, Any]) ->
         errors["billing_configuration.invoice_grace_period"] = ["value_is_invalid"]
     if errors:
         raise ValidationFailed(errors)
+    entity = fields.get("billing_entity_code")
+    if entity is not None:  # 404 billing_entity_not_found for an unknown seller
+        find_seller(session, organization_id, str(entity))
     codes = fields.get("tax_codes")
     if codes:
         known = set(

@@ -7,7 +7,7 @@ at one instant on one invoice (`consolidation`), keeps drafts fresh
 is what happens to an invoice afterwards (void, payment status, fees, overdue).
 """
 
-from meterly.services.billing import advance, invoices, one_off_invoices
+from meterly.services.billing import advance, fixed_charge_fees, invoices, one_off_invoices
 from meterly.services.billing.boundaries import (
     bill_boundary,
     terminate,
@@ -36,6 +36,7 @@ from meterly.services.billing.read_ahead import (
     read_batch,
     successor_starts,
 )
+from meterly.services.billing.voiding import void_with_credit_note
 
 __all__ = [
     "BATCH_SIZE",
@@ -53,6 +54,7 @@ __all__ = [
     "due_subscriptions",
     "finalize",
     "finalize_due_drafts",
+    "fixed_charge_fees",
     "invoices",
     "issue_invoice",
     "one_off_invoices",
@@ -63,4 +65,5 @@ __all__ = [
     "refresh_draft",
     "successor_starts",
     "terminate",
+    "void_with_credit_note",
 ]

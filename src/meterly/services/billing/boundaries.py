@@ -27,6 +27,7 @@ from meterly.services.billing.fees import (
     build_subscription_fee,
     charge_fees,
 )
+from meterly.services.billing.fixed_charge_fees import periodic_fixed_charge_fees
 from meterly.services.billing.issuing import (
     PERIODIC,
     STARTING,
@@ -68,6 +69,7 @@ def boundary_part(
     charges_window = boundary.charges_period
     if charges_window is not None:
         fees.extend(charge_fees(session, sub, charges_window, usage=usage))
+        fees.extend(periodic_fixed_charge_fees(session, sub, charges_window))
     return InvoicePart(sub, fees, boundary.at, reason, boundary.subscription_fee, charges_window)
 
 
@@ -158,6 +160,9 @@ def termination_part(session: Session, sub: Subscription, *, upgraded: bool) -> 
         )
     if ending.charges_period is not None:
         fees.extend(charge_fees(session, sub, ending.charges_period))
+        fees.extend(
+            periodic_fixed_charge_fees(session, sub, ending.charges_period, terminating=True)
+        )
     return InvoicePart(
         sub, fees, ending.at, TERMINATING, ending.subscription_fee, ending.charges_period
     )

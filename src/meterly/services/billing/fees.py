@@ -40,6 +40,7 @@ from meterly.services.metering import (
     charge_requests,
     compute_usage,
     has_grouped_buckets,
+    presentation_keys,
     price_bucket,
 )
 from meterly.store.tables import (
@@ -242,7 +243,8 @@ def billed_charges(
     charges = [
         c for c in sub.plan.charges if not c.pay_in_advance and c.billable_metric.deleted_at is None
     ]
-    if any(has_grouped_buckets(c) for c in charges):  # a filter may group its bucket
+    # A filter may group its bucket; presentation keys need a grouped read of their own.
+    if any(has_grouped_buckets(c) or presentation_keys(c) for c in charges):
         return None
     recurring_from = chain_start(session, sub)
     entries = [
@@ -307,6 +309,16 @@ def _fees_of_charge(sub: Subscription, usage: ChargeUsage, window: BillingPeriod
                     "lago_item_id": metric.id,
                     "item_type": "BillableMetric",
                     "grouped_by": dict(bucket.grouped_by),
+                    **(
+                        {
+                            "presentation_breakdowns": [
+                                {"presentation_by": dict(by), "units": format(units, "f")}
+                                for by, units in bucket.presentation
+                            ]
+                        }
+                        if bucket.presentation
+                        else {}
+                    ),
                 },
                 amount_cents=bucket.fee.amount_cents,
                 precise_amount_cents=bucket.fee.precise_amount_cents,

@@ -135,9 +135,10 @@ def _invoice_filters(organization_id: str, f: InvoiceFilters) -> list[ColumnElem
 # --- void, update, delete ---------------------------------------------------------------
 
 
-def void(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
-    """Lago: only a finalized invoice whose payment has not succeeded can be voided."""
-    if invoice.status != "finalized" or invoice.payment_status == "succeeded":
+def void(session: Session, *, invoice: Invoice, clock: Clock, force: bool = False) -> Invoice:
+    """Lago: only a finalized invoice whose payment has not succeeded can be voided, unless
+    a credit note gives back what it asked (`force`, from `voiding.void_with_credit_note`)."""
+    if invoice.status != "finalized" or (invoice.payment_status == "succeeded" and not force):
         raise NotAllowed("not_voidable")
     now = clock.now()
     invoice.status = "voided"

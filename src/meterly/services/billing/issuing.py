@@ -206,6 +206,9 @@ def _fee_taxes(fee: Fee, taxes: TaxContext) -> tuple[TaxRate, ...]:
             return taxes.for_charge(charge)
     if fee.fee_type == "commitment":
         return taxes.for_fee_type("commitment")
+    if fee.fee_type == "fixed_charge":
+        # The fixed charge's own tax codes, kept on the fee, else the plan's and above.
+        return taxes.for_fee_type("fixed_charge", (fee.properties or {}).get("tax_codes"))
     if fee.fee_type == "add_on":
         # One-off fees keep the tax codes resolved when they were created.
         return taxes.for_fee_type("add_on", (fee.properties or {}).get("tax_codes"))
@@ -243,6 +246,7 @@ def apply_waterfall(
             plan_code=_plan_code(session, f),
             billable_metric_code=f.item.get("code") if f.fee_type == "charge" else None,
             taxes=_fee_taxes(f, taxes_of(f)),
+            target_wallet_code=_target_wallet(f),
         )
         for f in fee_list
     ]
@@ -389,6 +393,15 @@ def tax_ids(session: Session, organization_id: str) -> dict[str, str]:
     return billing_cache.tax_ids(session, organization_id)
 
 
+def _target_wallet(fee: Fee) -> str | None:
+    """The wallet named by the events of a charge fee that accepts a target wallet (the fee
+    is one group of `target_wallet_code`: metering/usage.py)."""
+    if fee.fee_type != "charge":
+        return None
+    value = (fee.item.get("grouped_by") or {}).get("target_wallet_code")
+    return str(value) if value else None
+
+
 def _plan_code(session: Session, fee: Fee) -> str | None:
     if fee.subscription_id is None:
         return None
@@ -472,9 +485,11 @@ def _invoice_plan(session: Session, invoice: Invoice) -> Any:
 
 
 def issue_advance_invoice(
-    session: Session, *, sub: Subscription, fee: Fee, clock: Clock
+    session: Session, *, sub: Subscription, fee: Fee, clock: Clock, more_fees: Sequence[Fee] = ()
 ) -> Invoice:
-    """An invoiceable pay-in-advance fee gets its own invoice at once (Lago's in_advance_charge)."""
+    """An invoiceable pay-in-advance fee gets its own invoice at once (Lago's in_advance_charge).
+
+    `more_fees`: other fees billed at the same instant (in-advance fixed charges)."""
     customer: Customer = sub.customer
     org = session.get(Organization, sub.organization_id)
     assert org is not None
@@ -515,12 +530,13 @@ def issue_advance_invoice(
             created_at=now,
         )
     )
-    fee.invoice_id = invoice.id
+    for billed in (fee, *more_fees):
+        billed.invoice_id = invoice.id
     session.flush()
     totals = apply_waterfall(
         session,
         invoice=invoice,
-        fees=[fee],
+        fees=[fee, *more_fees],
         taxes=billing_cache.tax_context(session, customer, sub.plan),
     )
     _settle(

@@ -117,14 +117,13 @@ def _add_on(session: Session, organization_id: str, fee: OneOffFeeInput) -> AddO
 
 
 def _currency(customer: Customer, requested: str) -> str:
-    """The invoice's currency; a customer without one takes it, another one is refused."""
+    """The invoice's currency; a customer without one takes it. A customer may be invoiced
+    in several currencies (Lago, July 2026); one invoice is in one currency."""
     if not is_currency(requested):
         raise ValidationFailed.field("currency", "value_is_invalid")
     code = requested.upper()
     if customer.currency is None:
         customer.currency = code
-    elif customer.currency.upper() != code:
-        raise ValidationFailed.field("currency", "currencies_does_not_match")
     return code
 
 

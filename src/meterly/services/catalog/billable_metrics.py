@@ -16,7 +16,7 @@ from meterly.domain.usage import (
     RoundingFunction,
 )
 from meterly.services.common import Clock, new_id
-from meterly.store.tables import BillableMetricRow, Charge
+from meterly.store.tables import BillableMetricRow, Charge, Plan, Subscription
 
 # Lago: recurring only makes sense where the total carries over a period boundary.
 _RECURRING_ALLOWED = {
@@ -174,6 +174,62 @@ def is_attached(session: Session, metric_id: str) -> bool:
         )
         is not None
     )
+
+
+@dataclass(frozen=True, slots=True)
+class MetricUse:
+    """Who prices a metric: the plans charging it, and the active subscriptions on them."""
+
+    plans: tuple[Plan, ...] = ()
+    active_subscriptions: int = 0
+
+
+def uses(session: Session, *, organization_id: str) -> dict[str, MetricUse]:
+    """Per metric id, the catalogue plans with a live charge on it and the active
+    subscriptions billed through them. A subscription with plan overrides is on a child plan
+    with its own charges: it counts for the metrics its own plan charges, under its parent."""
+    charged = session.execute(
+        select(Charge.billable_metric_id, Charge.plan_id)
+        .join(Plan, Plan.id == Charge.plan_id)
+        .where(
+            Charge.organization_id == organization_id,
+            Charge.deleted_at.is_(None),
+            Plan.deleted_at.is_(None),
+        )
+        .distinct()
+    ).all()
+    active = dict(
+        session.execute(
+            select(Subscription.plan_id, func.count())
+            .where(
+                Subscription.organization_id == organization_id,
+                Subscription.status == "active",
+            )
+            .group_by(Subscription.plan_id)
+        ).all()
+    )
+    by_id = _plans_with_parents(session, {plan_id for _, plan_id in charged})
+    plans: dict[str, dict[str, Plan]] = {}
+    subscriptions: dict[str, int] = {}
+    for metric_id, plan_id in charged:
+        plan = by_id[plan_id]
+        shown = by_id[plan.parent_id] if plan.parent_id else plan
+        plans.setdefault(metric_id, {})[shown.id] = shown
+        subscriptions[metric_id] = subscriptions.get(metric_id, 0) + active.get(plan_id, 0)
+    return {
+        metric_id: MetricUse(
+            plans=tuple(sorted(rows.values(), key=lambda p: p.name)),
+            active_subscriptions=subscriptions.get(metric_id, 0),
+        )
+        for metric_id, rows in plans.items()
+    }
+
+
+def _plans_with_parents(session: Session, plan_ids: set[str]) -> dict[str, Plan]:
+    found = {p.id: p for p in session.scalars(select(Plan).where(Plan.id.in_(plan_ids)))}
+    parents = {p.parent_id for p in found.values() if p.parent_id} - found.keys()
+    found |= {p.id: p for p in session.scalars(select(Plan).where(Plan.id.in_(parents)))}
+    return found
 
 
 def delete(session: Session, *, row: BillableMetricRow, clock: Clock) -> BillableMetricRow:

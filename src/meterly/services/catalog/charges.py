@@ -47,6 +47,7 @@ class ChargeInput:
     pay_in_advance: bool | None = None
     prorated: bool | None = None
     invoiceable: bool | None = None
+    accepts_target_wallet: bool | None = None
     regroup_paid_fees: str | None = None
     min_amount_cents: int | None = None
     properties: dict[str, Any] | None = None
@@ -211,6 +212,7 @@ def add_charge(
         pay_in_advance=bool(data.pay_in_advance),
         prorated=bool(data.prorated),
         invoiceable=True if data.invoiceable is None else data.invoiceable,
+        accepts_target_wallet=bool(data.accepts_target_wallet),
         regroup_paid_fees=data.regroup_paid_fees,
         min_amount_cents=data.min_amount_cents or 0,
         tax_codes=[],
@@ -245,7 +247,13 @@ def _update_charge(
     elif charge.code in taken:
         raise ValidationFailed.field("code", "value_already_exist")
     charge.charge_model = model.value
-    for name in ("pay_in_advance", "prorated", "invoiceable", "min_amount_cents"):
+    for name in (
+        "pay_in_advance",
+        "prorated",
+        "invoiceable",
+        "accepts_target_wallet",
+        "min_amount_cents",
+    ):
         value = getattr(data, name)
         if value is not None:
             setattr(charge, name, value)

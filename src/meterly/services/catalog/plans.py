@@ -34,6 +34,8 @@ from meterly.services.catalog.charges import delete_charge as delete_charge
 from meterly.services.catalog.charges import find_charge as find_charge
 from meterly.services.catalog.charges import list_charges_page as list_charges_page
 from meterly.services.catalog.charges import update_charge as update_charge
+from meterly.services.catalog.fixed_charges import FixedChargeInput as FixedChargeInput
+from meterly.services.catalog.fixed_charges import add_fixed_charge, replace_fixed_charges
 from meterly.services.catalog.taxes import taxes_by_codes
 from meterly.services.common import Clock, new_id
 from meterly.store.tables import Plan, Subscription
@@ -74,6 +76,7 @@ class PlanInput:
     usage_thresholds: tuple[dict[str, Any], ...] | None = None
     metadata: dict[str, Any] | None = None
     charges: tuple[ChargeInput, ...] | None = None
+    fixed_charges: tuple[FixedChargeInput, ...] | None = None
     sent: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -166,6 +169,18 @@ def create(session: Session, *, organization_id: str, data: PlanInput, clock: Cl
             now=now,
             metric_resource="billable_metrics",
         )
+    taken: set[str] = set()
+    for position, fixed_data in enumerate(data.fixed_charges or ()):
+        fixed = add_fixed_charge(
+            session,
+            plan=row,
+            data=fixed_data,
+            taken=taken,
+            position=position,
+            now=now,
+            add_on_resource="add_ons",
+        )
+        taken.add(fixed.code)
     return _fresh(session, row)
 
 
@@ -182,6 +197,8 @@ def update(session: Session, *, row: Plan, data: PlanInput, clock: Clock) -> Pla
     session.flush()
     if data.charges is not None:
         replace_charges(session, plan=row, charges=data.charges, now=now)
+    if data.fixed_charges is not None:
+        replace_fixed_charges(session, plan=row, items=data.fixed_charges, now=now)
     return _fresh(session, row)
 
 

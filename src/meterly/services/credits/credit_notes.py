@@ -40,9 +40,10 @@ from meterly.domain.invoicing import CreditNoteBalance, InvoiceTotals
 from meterly.domain.money import ZERO
 from meterly.domain.periods import local_date, local_midnight
 from meterly.domain.taxes import Tax
+from meterly.services import mail
 from meterly.services.common import Clock, new_id
 from meterly.services.credits import invoice_credits
-from meterly.services.invoicing import next_sequence
+from meterly.services.invoicing import next_sequence, snapshot
 from meterly.services.notifications import enqueue
 from meterly.store.tables import Customer, Fee, Invoice, Organization
 from meterly.store.tables_credit_notes import CreditNote, CreditNoteItem
@@ -315,6 +316,9 @@ def store_note(
         offset_amount_cents=offset,
         applied_taxes=applied_taxes_rows(amounts),
         credit_note_metadata=metadata,
+        document_snapshot=snapshot.take(
+            session, organization_id=invoice.organization_id, customer_id=invoice.customer_id
+        ),
         created_at=now,
         updated_at=now,
     )
@@ -336,6 +340,14 @@ def store_note(
     session.flush()
     session.refresh(note)
     enqueue(session, invoice.organization_id, "credit_note.created", "credit_note", note.id, clock)
+    mail.enqueue(
+        session,
+        organization_id=invoice.organization_id,
+        customer_id=invoice.customer_id,
+        kind="credit_note",
+        object_id=note.id,
+        clock=clock,
+    )
     return note
 
 

@@ -207,8 +207,8 @@ def create(
         errors["currency"] = ["value_is_mandatory"]
     elif not is_currency(data.currency):
         errors["currency"] = ["value_is_invalid"]
-    elif customer.currency and customer.currency.upper() != data.currency.upper():
-        errors["currency"] = ["currencies_does_not_match"]
+    # A customer may hold wallets in several currencies (Lago, July 2026): each pays the
+    # invoices of its own currency only (wallet_credits.active_wallets).
     _check_common(errors, data, clock=clock)
     if data.code is not None and not data.code.strip():
         errors["code"] = ["value_is_invalid"]

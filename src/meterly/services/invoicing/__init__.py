@@ -4,7 +4,7 @@ Below credits, so that a wallet's credit invoice and a credit note's number need
 of the billing engine above.
 """
 
-from meterly.services.invoicing import numbering
+from meterly.services.invoicing import numbering, snapshot
 from meterly.services.invoicing.numbering import (
     HIDDEN_STATUSES,
     enqueue_webhook,
@@ -12,4 +12,11 @@ from meterly.services.invoicing.numbering import (
     next_sequence,
 )
 
-__all__ = ["HIDDEN_STATUSES", "enqueue_webhook", "finalize", "next_sequence", "numbering"]
+__all__ = [
+    "HIDDEN_STATUSES",
+    "enqueue_webhook",
+    "finalize",
+    "next_sequence",
+    "numbering",
+    "snapshot",
+]

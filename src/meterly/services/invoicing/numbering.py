@@ -10,7 +10,10 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from meterly.domain.errors import NotAllowed, NotFound
+from meterly.services import mail
+from meterly.services.accounts import billing_entities
 from meterly.services.common import Clock
+from meterly.services.invoicing import snapshot
 from meterly.services.notifications import enqueue
 from meterly.store.sequences import next_value
 from meterly.store.tables import Customer, Invoice, Organization
@@ -41,14 +44,22 @@ def finalize(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
     # The counter touches no invoice: the invoice's pending changes (its totals) are
     # written with its number below, in one UPDATE.
     with session.no_autoflush:
-        if org.document_numbering == "per_organization":
+        # The customer's seller numbers the invoice: the organization, or a billing entity.
+        seller = billing_entities.seller_for(session, customer)
+        invoice.billing_entity_code = None if seller.is_default else seller.code
+        prefix = seller.document_number_prefix
+        if seller.document_numbering == "per_billing_entity":
             month = invoice.issuing_date.strftime("%Y%m")
-            n = next_sequence(session, organization_id=org.id, scope=f"org:{month}")
-            invoice.number = f"{org.document_number_prefix}-{month}-{n:03d}"
+            scope = f"org:{month}" if seller.is_default else f"entity:{seller.lago_id}:{month}"
+            n = next_sequence(session, organization_id=org.id, scope=scope)
+            invoice.number = f"{prefix}-{month}-{n:03d}"
         else:
             n = next_sequence(session, organization_id=org.id, scope=f"customer:{customer.id}")
-            invoice.number = f"{org.document_number_prefix}-{customer.sequential_id:03d}-{n:03d}"
+            invoice.number = f"{prefix}-{customer.sequential_id:03d}-{n:03d}"
     invoice.sequential_id = n
+    invoice.document_snapshot = snapshot.take(
+        session, organization_id=org.id, customer_id=customer.id
+    )
     invoice.status = "finalized"
     invoice.finalized_at = now
     invoice.finalize_at = None
@@ -59,6 +70,14 @@ def finalize(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
     # One-off invoices announce themselves as invoice.one_off_created instead (Lago).
     if invoice.invoice_type != "one_off":
         enqueue_webhook(session, invoice=invoice, webhook_type="invoice.created", clock=clock)
+    mail.enqueue(
+        session,
+        organization_id=invoice.organization_id,
+        customer_id=invoice.customer_id,
+        kind="invoice",
+        object_id=invoice.id,
+        clock=clock,
+    )
     return invoice
 
 

@@ -13,6 +13,7 @@ from meterly.services.metering.usage import (
     charges_window,
     compute_usage,
     has_grouped_buckets,
+    presentation_keys,
     price_bucket,
     project_bucket,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "event_writer",
     "has_grouped_buckets",
     "ingest",
+    "presentation_keys",
     "price_bucket",
     "project_bucket",
     "usage",

@@ -51,6 +51,8 @@ class BucketUsage:
     # The units current usage shows when they are not the priced aggregation's (a
     # pay-in-advance charge priced on its high-water mark shows its total: advance_usage).
     shown_units: Decimal | None = None
+    # The bucket's units by the charge's presentation group keys (no pricing effect).
+    presentation: tuple[tuple[tuple[tuple[str, str | None], ...], Decimal], ...] = ()
 
     @property
     def units(self) -> Decimal:
@@ -120,17 +122,29 @@ def _group_keys(properties: Mapping[str, Any]) -> list[str]:
     return [str(k) for k in keys] if isinstance(keys, list) else []
 
 
+# The event property naming the wallet that pays a charge's fee (`accepts_target_wallet`).
+TARGET_WALLET_KEY = "target_wallet_code"
+
+
+def presentation_keys(charge: Charge) -> list[str]:
+    """Lago's `presentation_group_keys`: `[{"value": "team", ...}]` (or plain strings)."""
+    raw = charge.properties.get("presentation_group_keys") or []
+    keys = [k.get("value") if isinstance(k, dict) else k for k in raw]
+    return [str(k) for k in keys if k]
+
+
 def bucket_group_keys(charge: Charge, charge_filter: ChargeFilter | None) -> list[str]:
     """The keys splitting one bucket into groups (lago-semantics.md item 13).
 
     A filter's own `pricing_group_keys`/`grouped_by` split its bucket; a filter declaring
     none is split like its charge (lago-api.md §7.6: the filters repeat in each group).
     """
-    if charge_filter is not None:
-        own = _group_keys(charge_filter.properties or {})
-        if own:
-            return own
-    return _group_keys(charge.properties)
+    keys = _group_keys(charge_filter.properties or {}) if charge_filter is not None else []
+    keys = keys or _group_keys(charge.properties)
+    if charge.accepts_target_wallet and TARGET_WALLET_KEY not in keys:
+        # Each wallet an event targets gets its own fee (lago-semantics.md item 13).
+        keys = [*keys, TARGET_WALLET_KEY]
+    return keys
 
 
 def has_grouped_buckets(charge: Charge) -> bool:
@@ -312,6 +326,10 @@ def compute_usage(
         ]
         for c in charges
     }
+    requests = {
+        id(b): r for b, r in _bucket_requests(plain, grouped, plain_buckets, grouped_buckets)
+    }
+    _present(session, sub, cache, charges, buckets, requests)
     tax_context = TaxContext.load(session, sub) if apply_taxes else None
     usages = tuple(
         ChargeUsage(
@@ -335,6 +353,62 @@ def compute_usage(
         taxes_amount_cents=sum(t.amount_cents for t in applied),
         applied_taxes=applied,
     )
+
+
+def _bucket_requests(
+    plain: list[tuple[Charge, ChargeFilter | None, UsageRequest]],
+    grouped: list[tuple[Charge, ChargeFilter | None, UsageRequest, list[str]]],
+    plain_buckets: list[BucketUsage],
+    grouped_buckets: list[list[BucketUsage]],
+) -> list[tuple[BucketUsage, UsageRequest]]:
+    """Each bucket with the request that reads exactly its events."""
+    out = [(b, r) for b, (_c, _f, r) in zip(plain_buckets, plain, strict=True)]
+    for rows, (_c, _f, request, _keys) in zip(grouped_buckets, grouped, strict=True):
+        for b in rows:
+            values = {**(request.group_values or {}), **b.grouped_by}
+            out.append((b, replace(request, group_values=values)))
+    return out
+
+
+def _present(
+    session: Session,
+    sub: Subscription,
+    cache: UsageCache | None,
+    charges: list[Charge],
+    buckets: dict[str, list[BucketUsage]],
+    requests: Mapping[int, UsageRequest],
+) -> None:
+    """Split each bucket of a charge with presentation group keys into its units per key
+    values (Lago's `presentation_breakdowns`): one more grouped read per such bucket."""
+    wanted: list[tuple[str, int, list[str]]] = []
+    for charge in charges:
+        keys = presentation_keys(charge)
+        if keys:
+            wanted.extend((charge.id, i, keys) for i in range(len(buckets[charge.id])))
+    if not wanted:
+        return
+    _, results = usage_cache.aggregate(
+        session.connection(),
+        cache,
+        organization_id=sub.organization_id,
+        external_subscription_id=sub.external_id,
+        plain=[],
+        grouped=[
+            (requests[id(buckets[charge_id][i])], tuple(keys)) for charge_id, i, keys in wanted
+        ],
+    )
+    for (charge_id, i, keys), per_value in zip(wanted, results, strict=True):
+        bucket = buckets[charge_id][i]
+        parts = tuple(
+            (
+                tuple(zip(keys, values, strict=True)),
+                result.full_units if result.full_units is not None else result.units,
+            )
+            for values, result in sorted(
+                (per_value or {}).items(), key=lambda kv: [str(v) for v in kv[0]]
+            )
+        )
+        buckets[charge_id][i] = replace(bucket, presentation=parts)
 
 
 def _no_group(keys: list[str], request: UsageRequest) -> dict[GroupKey, AggregationResult]:

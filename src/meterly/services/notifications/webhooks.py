@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from meterly.domain.errors import NotAllowed, NotFound, ValidationFailed
 from meterly.services.accounts import billing_cache
 from meterly.services.common import Clock, new_id
+from meterly.services.notifications import url_guard
 from meterly.store.tables import Webhook, WebhookEndpoint
 
 MAX_ENDPOINTS_PER_ORGANIZATION = 10
@@ -244,6 +245,7 @@ def create(
     if errors:
         raise ValidationFailed(errors)
     assert data.webhook_url is not None
+    url_guard.check_url(session, organization_id=organization_id, url=data.webhook_url)
     count = (
         session.scalar(
             select(func.count())
@@ -278,6 +280,7 @@ def update(
     if errors:
         raise ValidationFailed(errors)
     if data.webhook_url and data.webhook_url != row.webhook_url:
+        url_guard.check_url(session, organization_id=row.organization_id, url=data.webhook_url)
         _check_unique(
             session, organization_id=row.organization_id, url=data.webhook_url, exclude=row.id
         )

@@ -36,7 +36,12 @@ from meterly.services.billing import (
 from meterly.services.common import Clock, FrozenClock
 from meterly.services.credits import coupons, wallets
 from meterly.services.spend_control import spend
-from meterly.services.subscriptions import terminate_ended
+from meterly.services.subscriptions import (
+    alert_terminations,
+    end_trials,
+    started,
+    terminate_ended,
+)
 from meterly.store.integrity import violates
 from meterly.store.tables import (
     Invoice,
@@ -80,9 +85,14 @@ def run(
     with database.unit_of_work() as session:
         terminate_ended(session, clock=FrozenClock(as_of), organization_id=organization_id)
     with database.unit_of_work() as session:
-        report.activated = len(
-            activate_pending(session, organization_id=organization_id, clock=FrozenClock(as_of))
+        activated = activate_pending(
+            session, organization_id=organization_id, clock=FrozenClock(as_of)
         )
+        started(session, activated, FrozenClock(as_of))
+        report.activated = len(activated)
+    with database.unit_of_work() as session:
+        end_trials(session, organization_id=organization_id, clock=FrozenClock(as_of))
+        alert_terminations(session, organization_id=organization_id, clock=FrozenClock(as_of))
     # Active subscriptions, and terminations still to bill (a downgrade ends its predecessor
     # at the boundary), a customer's together: one invoice per customer per boundary.
     with database.unit_of_work() as session:

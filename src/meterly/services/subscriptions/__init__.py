@@ -3,15 +3,18 @@ from `lifecycle`, the clock job ending those whose `ending_at` has come (`ending
 the reads of `services.accounts` they build on."""
 
 from meterly.services.accounts import subscriptions as _reads
+from meterly.services.subscriptions import overrides
 from meterly.services.subscriptions.ending import terminate_ended
 from meterly.services.subscriptions.lifecycle import (
     TERMINATION_CREDIT_NOTES,
     TERMINATION_INVOICES,
     SubscriptionInput,
     create,
+    started,
     terminate,
     update,
 )
+from meterly.services.subscriptions.notices import alert_terminations, end_trials
 
 STATUSES = _reads.STATUSES
 active = _reads.active
@@ -27,11 +30,15 @@ __all__ = [
     "TERMINATION_INVOICES",
     "SubscriptionInput",
     "active",
+    "alert_terminations",
     "create",
     "current_period",
+    "end_trials",
     "find",
     "list_page",
     "next_subscription",
+    "overrides",
+    "started",
     "terminate",
     "terminate_ended",
     "timezone_of",

@@ -8,6 +8,7 @@ Reading subscriptions lives in services/accounts (subscriptions).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,8 +21,11 @@ from meterly.domain.periods import BillingTime
 from meterly.domain.subscription_fee import is_upgrade, yearly_amount_cents
 from meterly.services.accounts import active, current_period
 from meterly.services.accounts import customers as customer_service
+from meterly.services.billing import fixed_charge_fees
 from meterly.services.billing import terminate as bill_termination
+from meterly.services.catalog import fixed_charges
 from meterly.services.common import Clock, new_id
+from meterly.services.notifications import enqueue
 from meterly.store.tables import Charge, ChargeFilter, Plan, Subscription
 
 
@@ -124,7 +128,21 @@ def create(
     session.add(sub)
     session.flush()
     session.refresh(sub)
+    if sub.status == "active":
+        _started(session, sub, clock)
     return sub
+
+
+def started(session: Session, subs: Sequence[Subscription], clock: Clock) -> None:
+    """Lago's `subscription.started` for subscriptions the billing clock just activated."""
+    for sub in subs:
+        _started(session, sub, clock)
+
+
+def _started(session: Session, sub: Subscription, clock: Clock) -> None:
+    enqueue(session, sub.organization_id, "subscription.started", "subscription", sub.id, clock)
+    # Fixed charges paid in advance bill their first period when the subscription starts.
+    fixed_charge_fees.bill_start(session, sub=sub, clock=clock)
 
 
 def _change_plan(
@@ -151,6 +169,7 @@ def _change_plan(
         _end_now(current, clock)
         bill_termination(session, sub=current, clock=clock, upgrading=True, successor=successor)
         session.refresh(successor)
+        _started(session, successor, clock)
         return successor
     period = current_period(session, current, at=now)
     starts = period.end_exclusive if period else now
@@ -203,11 +222,13 @@ def update(
         sub.subscription_at = data.subscription_at
         if data.subscription_at <= now:
             sub.status, sub.started_at = "active", data.subscription_at
+            _started(session, sub, clock)
     if data.plan_overrides:
         sub.plan_id = _override_plan(session, sub.plan, data.plan_overrides, now=now).id
     sub.updated_at = now
     session.flush()
     session.refresh(sub)
+    enqueue(session, sub.organization_id, "subscription.updated", "subscription", sub.id, clock)
     return sub
 
 
@@ -309,6 +330,9 @@ def _override_plan(
     for charge in base.charges:
         over = charge_overrides.get(charge.id, {})
         _copy_charge(session, charge, child, over, now=now)
+    fixed_charges.copy_fixed_charges(
+        session, base=base, child=child, overrides=overrides.get("fixed_charges"), now=now
+    )
     session.flush()
     session.refresh(child)
     return child
@@ -333,6 +357,7 @@ def _copy_charge(
         pay_in_advance=charge.pay_in_advance,
         prorated=charge.prorated,
         invoiceable=charge.invoiceable,
+        accepts_target_wallet=charge.accepts_target_wallet,
         regroup_paid_fees=charge.regroup_paid_fees,
         min_amount_cents=over.get("min_amount_cents", charge.min_amount_cents),
         properties=properties,

@@ -7,13 +7,33 @@ package imports every area, which puts every table on `metadata` (Alembic autoge
 whatever module a caller imported first; every name is re-exported here.
 """
 
+from meterly.store.tables.activity import ActivityLog, ApiLog
 from meterly.store.tables.base import NOT_DELETED, UUID, Base, Json, _live_unique, metadata
+from meterly.store.tables.billing_entities import BillingEntity
 from meterly.store.tables.catalog import BillableMetricRow, Charge, ChargeFilter, Plan, Tax
 from meterly.store.tables.coupons import AddOnRow, AppliedCouponRow, CouponCredit, CouponRow
 from meterly.store.tables.credit_notes import CreditNote, CreditNoteItem
 from meterly.store.tables.customers import Customer, Subscription
+from meterly.store.tables.documents import CustomerInvoiceCustomSection, InvoiceCustomSection
+from meterly.store.tables.entitlements import (
+    Feature,
+    FeaturePrivilege,
+    PlanEntitlement,
+    SubscriptionEntitlement,
+)
 from meterly.store.tables.event_log import events
+from meterly.store.tables.fixed_charges import FixedCharge, FixedChargeUnits
 from meterly.store.tables.invoices import DocumentSequence, Fee, Invoice, InvoiceSubscription
+from meterly.store.tables.mail import Email, MailOptOut, MailSettings
+from meterly.store.tables.operators import Invitation, SignInFailure, User
+from meterly.store.tables.payments import (
+    ChargeAttempt,
+    Payment,
+    PaymentProviderConnection,
+    PaymentReceipt,
+    ProviderCustomer,
+    ProviderEvent,
+)
 from meterly.store.tables.signing_keys import SigningKey
 from meterly.store.tables.spend import Alert, LifetimeUsage, TriggeredAlert, UsageThresholdCrossing
 from meterly.store.tables.tenancy import ApiKey, Organization
@@ -28,33 +48,56 @@ from meterly.store.tables.webhooks import Webhook, WebhookEndpoint
 __all__ = [
     "NOT_DELETED",
     "UUID",
+    "ActivityLog",
     "AddOnRow",
     "Alert",
     "ApiKey",
+    "ApiLog",
     "AppliedCouponRow",
     "Base",
     "BillableMetricRow",
+    "BillingEntity",
     "Charge",
+    "ChargeAttempt",
     "ChargeFilter",
     "CouponCredit",
     "CouponRow",
     "CreditNote",
     "CreditNoteItem",
     "Customer",
+    "CustomerInvoiceCustomSection",
     "DocumentSequence",
+    "Email",
+    "Feature",
+    "FeaturePrivilege",
     "Fee",
+    "FixedCharge",
+    "FixedChargeUnits",
+    "Invitation",
     "Invoice",
+    "InvoiceCustomSection",
     "InvoiceSubscription",
     "Json",
     "LifetimeUsage",
+    "MailOptOut",
+    "MailSettings",
     "Organization",
+    "Payment",
+    "PaymentProviderConnection",
+    "PaymentReceipt",
     "Plan",
+    "PlanEntitlement",
+    "ProviderCustomer",
+    "ProviderEvent",
     "RecurringTransactionRule",
+    "SignInFailure",
     "SigningKey",
     "Subscription",
+    "SubscriptionEntitlement",
     "Tax",
     "TriggeredAlert",
     "UsageThresholdCrossing",
+    "User",
     "Wallet",
     "WalletTransaction",
     "WalletTransactionConsumption",

@@ -6,11 +6,23 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from meterly.store.tables.base import UUID, Base, Json, _live_unique
 from meterly.store.types import ExactDecimal
+
+_LIVE_PARENT = text("deleted_at IS NULL AND parent_id IS NULL")
 
 
 class Tax(Base):
@@ -53,7 +65,17 @@ class BillableMetricRow(Base):
 
 class Plan(Base):
     __tablename__ = "plans"
-    __table_args__ = (_live_unique("uq_plans_code", "organization_id", "code"),)
+    __table_args__ = (
+        # Unique among live parent plans: an overridden plan keeps its parent's code.
+        Index(
+            "uq_plans_code",
+            "organization_id",
+            "code",
+            unique=True,
+            sqlite_where=_LIVE_PARENT,
+            postgresql_where=_LIVE_PARENT,
+        ),
+    )
 
     id: Mapped[str] = mapped_column(UUID, primary_key=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
@@ -102,6 +124,8 @@ class Charge(Base):
     pay_in_advance: Mapped[bool] = mapped_column(Boolean, default=False)
     prorated: Mapped[bool] = mapped_column(Boolean, default=False)
     invoiceable: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Events may name the wallet that pays this charge (`target_wallet_code`).
+    accepts_target_wallet: Mapped[bool] = mapped_column(Boolean, default=False)
     regroup_paid_fees: Mapped[str | None] = mapped_column(String(16))
     min_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     properties: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)

@@ -70,6 +70,8 @@ class CreditNote(Base):
     applied_taxes: Mapped[list[Any]] = mapped_column(Json, default=list)
     credit_note_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", Json, default=dict)
     file_path: Mapped[str | None] = mapped_column(String(512))
+    # Seller and buyer as they stood when the note was issued (0014), as on invoices.
+    document_snapshot: Mapped[dict[str, Any] | None] = mapped_column(Json)
     voided_at: Mapped[datetime | None]
     refunded_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, true
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from meterly.store.tables.base import UUID, Base, Json, _live_unique
@@ -38,6 +38,10 @@ class Customer(Base):
     billing_configuration: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     # [{"lago_id", "key", "value", "display_in_invoice", "created_at"}]
     customer_metadata: Mapped[list[Any]] = mapped_column("metadata", Json, default=list)
+    # Print no invoice custom section at all for this customer (0014).
+    skip_invoice_custom_sections: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
@@ -64,6 +68,8 @@ class Subscription(Base):
     terminated_at: Mapped[datetime | None]
     canceled_at: Mapped[datetime | None]
     trial_ended_at: Mapped[datetime | None]
+    # When the last `subscription.termination_alert` was sent (45 and 15 days ahead).
+    termination_alerted_at: Mapped[datetime | None]
     # An upgrade/downgrade chain: the subscription this one replaced.
     previous_subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
     on_termination_credit_note: Mapped[str | None] = mapped_column(String(16))

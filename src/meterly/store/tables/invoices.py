@@ -31,6 +31,8 @@ class Invoice(Base):
     id: Mapped[str] = mapped_column(UUID, primary_key=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    # The seller (billing entity) of a finalized invoice; None: the organization itself.
+    billing_entity_code: Mapped[str | None]
     # subscription | add_on | credit | one_off | advance_charges | progressive_billing
     invoice_type: Mapped[str] = mapped_column(String(32))
     # draft | finalized | voided | failed
@@ -58,6 +60,9 @@ class Invoice(Base):
     breakdown: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     invoice_metadata: Mapped[list[Any]] = mapped_column("metadata", Json, default=list)
     file_path: Mapped[str | None] = mapped_column(String(512))
+    # Seller, buyer and custom sections as they stood when the invoice was issued (0014):
+    # documents print these, so a later change of address never rewrites an issued invoice.
+    document_snapshot: Mapped[dict[str, Any] | None] = mapped_column(Json)
     payment_overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     # Draft invoices stay open for late events until this instant (the grace period).
     finalize_at: Mapped[datetime | None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from meterly.store.tables.base import UUID, Base, Json
@@ -25,6 +25,13 @@ class Organization(Base):
     finalize_zero_amount_invoice: Mapped[bool] = mapped_column(Boolean, default=True)
     hmac_key: Mapped[str] = mapped_column(String(64))
     webhook_url: Mapped[str | None]
+    # Lago's e-invoicing switch: finalized documents also come as Factur-X/XRechnung/UBL XML.
+    einvoicing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Webhook endpoints may point at loopback/private addresses (services/notifications/
+    # url_guard.py): off by default, against server-side request forgery.
+    allow_private_webhook_urls: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     # Address, legal and contact fields: echoed on the wire, never used by billing rules.
     profile: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     billing_configuration: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)

@@ -13,13 +13,17 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from meterly.web.dashboard import (
+    activity,
     catalogue,
     customers,
     deliveries,
+    emails,
     events,
     invoices,
     overview,
+    payments,
     sign_in,
+    users,
 )
 
 __all__ = ["router"]
@@ -34,3 +38,7 @@ router.include_router(catalogue.router)
 router.include_router(invoices.router)
 router.include_router(events.router)
 router.include_router(deliveries.router)
+router.include_router(emails.router)  # the e-mail log
+router.include_router(payments.router)  # payments, receipts, manual payments
+router.include_router(users.router)  # people and roles (admins)
+router.include_router(activity.router)  # the audit logs

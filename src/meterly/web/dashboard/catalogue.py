@@ -176,7 +176,15 @@ def metrics(request: Request) -> Response:
     if who is None:
         return _login_redirect(request)
     with unit_of_work(request) as session:
-        return _page(request, who, "dashboard/metrics.html", metrics=_metrics(session, who))
+        uses = metric_service.uses(session, organization_id=who.organization_id)
+        return _page(
+            request,
+            who,
+            "dashboard/metrics.html",
+            metrics=_metrics(session, who),
+            uses=uses,
+            unused=metric_service.MetricUse(),
+        )
 
 
 @router.get("/metrics/new")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
 from meterly.web import auth
@@ -20,7 +20,11 @@ PER_PAGE = 50
 def section_router() -> APIRouter:
     # Each section carries the prefix itself: FastAPI refuses to include a router whose
     # route path ("" for the overview) and include prefix are both empty.
-    return APIRouter(prefix="/dashboard", include_in_schema=False)
+    # `auth.authorize` guards every route of every section: signed in, and a role allowed
+    # to do what the route does (web/auth.py).
+    return APIRouter(
+        prefix="/dashboard", include_in_schema=False, dependencies=[Depends(auth.authorize)]
+    )
 
 
 def _login_redirect(request: Request) -> RedirectResponse:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from meterly.api.http import clock, settings, unit_of_work
 from meterly.domain.errors import DomainError, NotAllowed, NotFound
-from meterly.services import billing
+from meterly.services import billing, reconciliation
 from meterly.services.billing import invoices as invoice_service
 from meterly.store.tables import Customer, Invoice
 from meterly.web import auth
@@ -100,6 +100,10 @@ def invoice(invoice_id: str, request: Request) -> Response:
             customer=session.get(Customer, row.customer_id),
             pdf_url=pdf_url,
             message=request.query_params.get("message"),
+            # Each line's arithmetic and the waterfall (services/reconciliation/explain.py).
+            explanation=reconciliation.explain_invoice(
+                session, organization_id=who.organization_id, invoice_id=row.id
+            ),
         )
 
 

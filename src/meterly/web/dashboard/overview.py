@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from meterly.api.http import clock, unit_of_work
 from meterly.domain.money import currency as find_currency
+from meterly.services import reconciliation
 from meterly.services import subscriptions as subscription_service
 from meterly.services.accounts import customers as customer_service
 from meterly.services.analytics import revenue as analytics
@@ -106,4 +107,6 @@ def overview(request: Request) -> Response:
             gross_total=sum(r.amount_cents for r in gross_rows),
             customers_total=customers_total,
             subscriptions_total=subs_total,
+            # Stored events no invoice will ever count, per reason (the explorer lists them).
+            unbilled=reconciliation.flagged_counts(session, organization_id=who.organization_id),
         )

@@ -35,10 +35,11 @@
         var id = "sub-" + i + "-daily-" + n;
         var labels = d.days.map(function (day, k) { return String(k + 1); });
         var current = d.current.map(Number);
-        var previous = d.previous.map(Number);
+        // null: the subscription had no previous period, so no comparison line.
+        var previous = d.previous ? d.previous.map(Number) : null;
         if (charts[id]) {
           charts[id].data.datasets[0].data = current;
-          charts[id].data.datasets[1].data = previous;
+          if (previous && charts[id].data.datasets[1]) { charts[id].data.datasets[1].data = previous; }
           charts[id].update("none");
           return;
         }
@@ -49,9 +50,10 @@
           data: {
             labels: labels,
             datasets: [
-              { label: "This period", data: current, backgroundColor: "rgba(59,91,219,0.75)" },
+              { label: "This period", data: current, backgroundColor: "rgba(59,91,219,0.75)" }
+            ].concat(previous ? [
               { label: "Previous period", data: previous, type: "line", borderColor: "rgba(134,142,150,0.9)", backgroundColor: "rgba(134,142,150,0.2)", pointRadius: 0, tension: 0 }
-            ]
+            ] : [])
           },
           options: {
             animation: false, responsive: true, maintainAspectRatio: false,

@@ -1,0 +1,37 @@
+"""Getting paid: payment providers, payments, receipts (payment requests and dunning later).
+
+- `port`: what Meterly asks of a provider; `stripe_adapter`: Stripe, the first adapter.
+- `connections`: an organization's provider connections (secrets encrypted by `secrets`)
+  and the customers linked to a provider customer.
+- `collection`: the worker's job charging finalized invoices, and `retry_payment`.
+- `inbound`: the provider's webhooks, verified and applied once.
+- `ledger`: manual and provider payments against invoices, and their receipts.
+- `checkout`: the hosted payment page's calls (save a card, pay an invoice).
+"""
+
+from meterly.services.payments import checkout, collection, connections, inbound, ledger, links
+from meterly.services.payments.connections import ConnectionInput
+from meterly.services.payments.ledger import ManualPayment
+from meterly.services.payments.port import (
+    ChargeResult,
+    PaymentMethod,
+    PaymentProvider,
+    ProviderError,
+    SignatureInvalid,
+)
+
+__all__ = [
+    "ChargeResult",
+    "ConnectionInput",
+    "ManualPayment",
+    "PaymentMethod",
+    "PaymentProvider",
+    "ProviderError",
+    "SignatureInvalid",
+    "checkout",
+    "collection",
+    "connections",
+    "inbound",
+    "ledger",
+    "links",
+]
