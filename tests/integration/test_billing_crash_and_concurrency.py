@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,21 +93,48 @@ def test_a_run_killed_half_way_keeps_each_customer_on_one_invoice_per_boundary(
     assert periods_per_invoice(api) == {3}
 
 
+# The first run, killed by SIGKILL inside the unit of work of its (KILL_AFTER + 1)th
+# invoice, after that invoice was built and before it committed: the kill lands at the same
+# point however fast the machine is (waiting on a clock let a fast run finish first).
+KILL_AFTER = 5
+KILLED_RUN = f"""
+import os, signal
+import meterly.services.runs.billing_run as billing_run
+
+issue = billing_run.bill_planned_invoice
+issued = 0
+
+def issue_then_die(*args, **kwargs):
+    global issued
+    invoice = issue(*args, **kwargs)
+    issued += 1
+    if issued > {KILL_AFTER}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return invoice
+
+billing_run.bill_planned_invoice = issue_then_die
+from meterly.cli.main import app
+app(prog_name="meterly")
+"""
+
+
 def kill_half_way_and_run_again(api: Any, *, invoices: int) -> None:
     url = api.database.engine.url.render_as_string(hide_password=False)
     env = {**os.environ, "METERLY_DATABASE_URL": url}
-    command = [sys.executable, "-m", "meterly.cli", "bill", "--as-of", "2021-01-01T00:00:00Z"]
-    # Kill the first run as soon as it has issued a few invoices (billing is fast: waiting
-    # for more risks a run that finished).
-    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while counts(api)[2] < 3 and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.02)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    killed_at = counts(api)[2]
-    assert 0 < killed_at < invoices, "the kill must land half-way for this test to mean anything"
-    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    arguments = ["bill", "--as-of", "2021-01-01T00:00:00Z"]
+    first = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, *arguments], env=env, capture_output=True, timeout=600
+    )
+    assert first.returncode == -signal.SIGKILL, first.stdout + first.stderr
+    # Every invoice before the kill committed; the one being issued when it landed did not.
+    assert counts(api)[2] == KILL_AFTER
+    second = subprocess.run(
+        [sys.executable, "-m", "meterly.cli", *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert second.returncode == 0, second.stdout + second.stderr
 
 
