@@ -26,16 +26,7 @@ DEFAULT_OPENAPI = ROOT.parent / "shared" / "lago-openapi" / "openapi.yaml"
 METHODS = ("get", "post", "put", "patch", "delete")
 PREFIX = "/api/v1"
 # Why an operation is not answered, by (method, path); shown in the table.
-_DUNNING = "payment requests come with dunning (issue 13, not built yet)"
-_METHODS = "payment methods are listed; removing one or choosing the default is not built yet"
-REASONS: dict[tuple[str, str], str] = {
-    ("GET", "/payment_requests"): _DUNNING,
-    ("POST", "/payment_requests"): _DUNNING,
-    ("GET", "/payment_requests/{lago_id}"): _DUNNING,
-    ("GET", "/customers/{external_customer_id}/payment_requests"): _DUNNING,
-    ("DELETE", "/customers/{external_customer_id}/payment_methods/{lago_id}"): _METHODS,
-    ("PUT", "/customers/{external_customer_id}/payment_methods/{lago_id}/set_as_default"): _METHODS,
-}
+REASONS: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

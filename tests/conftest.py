@@ -214,3 +214,34 @@ def api(migrated_db_url: str, clock: FrozenClock) -> Iterator[ApiClient]:
     with client:  # type: ignore[attr-defined]
         yield ApiClient(client, secret, org_id, database)
     database.engine.dispose()  # type: ignore[attr-defined]
+
+
+# --- the ClickHouse event store (chdb, in process) ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A chdb data directory for this test process (chdb opens one per process).
+
+    Without chdb the tests skip with the reason, except under CI=true, where they fail:
+    CI installs it (`pip install -e '.[test]'`).
+    """
+    try:
+        import chdb  # noqa: F401
+    except ImportError as exc:
+        reason = f"chdb is not installed ({exc}): pip install -e '.[test]'"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture
+def chdb_events(chdb_path: Path) -> object:
+    """The ClickHouse event store on chdb, its events table created and emptied."""
+    from meterly.store.event_stores import ClickHouseEvents
+
+    store = ClickHouseEvents(f"chdb://{chdb_path}")
+    store.create_schema()
+    store.truncate()
+    return store

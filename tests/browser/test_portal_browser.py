@@ -6,8 +6,14 @@ from typing import Any
 
 import pytest
 
-from meterly.web.templating import money
 from tests.browser.conftest import LiveApi, screenshot
+
+
+def money(cents: int, code: str) -> str:
+    """English (the portal's default language) as Babel writes USD: `$1,234.50`."""
+    assert code == "USD"
+    return f"${cents / 100:,.2f}"
+
 
 pytestmark = pytest.mark.browser
 

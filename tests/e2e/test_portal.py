@@ -17,7 +17,12 @@ from meterly.services.accounts import create_organization
 from meterly.services.analytics import issue_token
 from meterly.services.common import FrozenClock
 from meterly.web import install_web
-from meterly.web.templating import money
+
+
+def money(cents: int, code: str) -> str:
+    """English (the portal's default language) as Babel writes USD: `$1,234.50`."""
+    assert code == "USD"
+    return f"${cents / 100:,.2f}"
 
 
 def ts(day: int, hour: int = 12, month: int = 1) -> str:
@@ -192,7 +197,8 @@ def test_portal_shows_the_usage_and_amounts_the_api_gives(portal_api: Any) -> No
         assert money(charge["amount_cents"], "USD") in html
     assert "Storage EU" in html
     assert money(1200, "USD") in html and money(500, "USD") in html
-    assert "2024-01-01" in html and "2024-01-31" in html
+    # The period in the customer's language (English by default), its timezone named.
+    assert "Jan 1, 2024" in html and "Jan 31, 2024" in html and "Dates in UTC" in html
 
 
 def test_usage_json_is_the_projected_usage_of_the_api(portal_api: Any) -> None:

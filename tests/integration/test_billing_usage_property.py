@@ -1,4 +1,4 @@
-"""The billing run's grouped aggregation equals the per-subscription one, on both backends.
+"""The billing run's grouped aggregation equals the per-subscription one, on every backend.
 
 `billing_usage.aggregate_batch` answers the requests of many subscriptions with one
 grouped statement per request; for every subscription of the batch (one without events
@@ -8,24 +8,22 @@ over the same random events as the reference property (see test_usage_queries_pr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Engine
 
 from meterly.domain.filters import ChargeFilterSpec, exclusions_for
 from meterly.domain.usage import AggregationType, BillableMetric
 from meterly.store.billing_usage import aggregate_batch, supported
-from meterly.store.engine import create_engine
-from meterly.store.tables import metadata
 from meterly.store.usage_queries import aggregate_subscription_usage
 
-from .test_usage_queries_property import (
+from .test_usage_queries_property import (  # `engine`: SQLite, PostgreSQL and chdb
     ORG,
     SETTINGS,
+    EventsAt,
+    engine,  # noqa: F401  (the fixture)
     event_rows,
     filter_specs,
     load,
@@ -38,16 +36,11 @@ BATCH = ("sub-1", "sub-2", "sub-3", "sub-without-events")
 OWNERS = st.lists(st.sampled_from([*BATCH[:3], "other-sub"]), min_size=25, max_size=25)
 
 
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = create_engine(db_url)
-    metadata.create_all(engine)
-    yield engine
-    engine.dispose()
-
-
 @pytest.mark.parametrize("kind", list(AggregationType))
-def test_batch_equals_each_subscription_alone(engine: Engine, kind: AggregationType) -> None:
+def test_batch_equals_each_subscription_alone(
+    engine: EventsAt,  # noqa: F811
+    kind: AggregationType,
+) -> None:
     @SETTINGS
     @given(
         rows=event_rows(),

@@ -12,6 +12,7 @@ has no lower time bound.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete
+from sqlalchemy import Connection, Engine, delete
 
 from meterly.domain.aggregation import AggregationResult, aggregate
 from meterly.domain.filters import (
@@ -37,6 +38,7 @@ from meterly.domain.usage import (
     UsageEvent,
 )
 from meterly.store.engine import create_engine
+from meterly.store.event_stores import ClickHouseEvents
 from meterly.store.tables import events, metadata
 from meterly.store.usage_queries import (
     UsageRequest,
@@ -68,11 +70,51 @@ SETTINGS = settings(
 )
 
 
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = create_engine(db_url)
+class EventsAt:
+    """Where a property's events live: the main database, or the ClickHouse event store."""
+
+    def __init__(self, engine: Engine | None = None, store: ClickHouseEvents | None = None):
+        self.engine = engine
+        self.store = store
+
+    def replace(self, rows: list[dict[str, Any]]) -> None:
+        if self.store is not None:
+            self.store.truncate()
+            self.store.insert_rows(rows)
+            return
+        assert self.engine is not None
+        with self.engine.begin() as conn:
+            conn.execute(delete(events))
+            if rows:
+                conn.execute(events.insert(), rows)
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection | ClickHouseEvents]:
+        """What the usage entries read from: a connection, or the store itself."""
+        if self.store is not None:
+            yield self.store
+            return
+        assert self.engine is not None
+        with self.engine.connect() as conn:
+            yield conn
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("chdb", marks=pytest.mark.chdb),
+    ]
+)
+def engine(request: pytest.FixtureRequest) -> Iterator[EventsAt]:
+    """The events' backend: SQLite, PostgreSQL, or ClickHouse on chdb."""
+    if request.param == "chdb":
+        yield EventsAt(store=request.getfixturevalue("chdb_events"))
+        return
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    engine = create_engine(url)
     metadata.create_all(engine)
-    yield engine
+    yield EventsAt(engine=engine)
     engine.dispose()
 
 
@@ -190,12 +232,9 @@ options = st.fixed_dictionaries(
 # --- helpers ------------------------------------------------------------------------------
 
 
-def load(engine: Engine, rows: list[dict[str, Any]]) -> list[UsageEvent]:
+def load(engine: EventsAt, rows: list[dict[str, Any]]) -> list[UsageEvent]:
     """Replace the events table's content; the subscription's events in store order."""
-    with engine.begin() as conn:
-        conn.execute(delete(events))
-        if rows:
-            conn.execute(events.insert(), rows)
+    engine.replace(rows)
     ours = [r for r in rows if r["external_subscription_id"] == SUB and r["code"] == CODE]
     ours.sort(key=lambda r: (r["timestamp"], r["created_at"]))
     return [
@@ -261,7 +300,7 @@ def request(metric: BillableMetric, opts: dict[str, Any], **extra: Any) -> Usage
 
 @pytest.mark.parametrize("kind", list(AggregationType))
 def test_sql_equals_reference_for_every_charge_filter_bucket(
-    engine: Engine, kind: AggregationType
+    engine: EventsAt, kind: AggregationType
 ) -> None:
     @SETTINGS
     @given(
@@ -301,7 +340,7 @@ def test_sql_equals_reference_for_every_charge_filter_bucket(
     check()
 
 
-def test_sql_equals_reference_per_pricing_group(engine: Engine) -> None:
+def test_sql_equals_reference_per_pricing_group(engine: EventsAt) -> None:
     @SETTINGS
     @given(
         rows=event_rows(),
@@ -335,7 +374,7 @@ def test_sql_equals_reference_per_pricing_group(engine: Engine) -> None:
     check()
 
 
-def test_sql_equals_reference_per_pricing_group_inside_each_filter_bucket(engine: Engine) -> None:
+def test_sql_equals_reference_per_pricing_group_inside_each_filter_bucket(engine: EventsAt) -> None:
     """`grouped_by` in a filter's properties: the filter's bucket (its events minus those of
     the filters ranked before it) split by group, in SQL as in the domain."""
 

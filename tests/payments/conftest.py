@@ -98,6 +98,8 @@ class LiveServer:
         self.base = base
         self.org_id = org_id
         self.database = database
+        # The installation secrets the app decrypts provider keys with (the worker's too).
+        self.keys: tuple[str, ...] = ()
         self.http = httpx.Client(
             base_url=f"{base}/api/v1/", headers={"Authorization": f"Bearer {key}"}, timeout=30
         )
@@ -142,6 +144,7 @@ def live_server(migrated_db_url: str, clock: Any) -> Iterator[LiveServer]:
         time.sleep(0.05)
     assert server.started, "the server did not start"
     live = LiveServer(f"http://127.0.0.1:{port}", key.secret, org.id, database)
+    live.keys = app.state.settings.verification_keys
     try:
         yield live
     finally:

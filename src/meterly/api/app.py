@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import Response
 
-from meterly.api import request_guard, throttle
+from meterly.api import openapi, request_guard, throttle
 from meterly.api.api_logs import ApiLogMiddleware
 from meterly.api.errors import install_error_handlers
 from meterly.api.health import health_answer
@@ -104,6 +104,7 @@ def create_app(
     app.include_router(api)
     # Payment providers post their webhooks at the root, signed, without an API key.
     app.include_router(provider_webhooks.router)
+    openapi.install(app)  # request bodies and Lago's error answers (api/openapi.py)
 
     @app.get("/health", include_in_schema=False)
     def health() -> Response:

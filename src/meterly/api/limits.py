@@ -353,9 +353,13 @@ def _details(found: Iterable[tuple[tuple[str, ...], str]]) -> dict[str, Any]:
     for path, code in found:
         if len(path) >= 3 and path[0] == "events" and path[1].isdigit():
             per_event = details.setdefault(path[1], {})
-            per_event.setdefault(".".join(path[2:]), []).append(code)
-            continue
+            if isinstance(per_event, dict):
+                per_event.setdefault(".".join(path[2:]), []).append(code)
+                continue
         name = ".".join(path[1:]) if len(path) > 1 else ".".join(path) or "base"
+        if not isinstance(details.setdefault(name, []), list):
+            # Another root's "0" next to batch event 0 (found by the OpenAPI fuzz run).
+            name = ".".join(path)
         details.setdefault(name, []).append(code)
     return details
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from meterly.domain.money import currency, from_minor
-from meterly.services import mail
+from meterly.services import mail, payments
 from meterly.services.common import Clock
 from meterly.services.documents import credit_note_pdf, invoice_pdf, receipt_pdf
 from meterly.store.tables import (
@@ -31,6 +31,7 @@ from meterly.store.tables import (
     Organization,
     Payment,
     PaymentReceipt,
+    PaymentRequest,
 )
 
 TEMPLATES_DIR = Path(__file__).parent / "templates" / "mail"
@@ -142,8 +143,12 @@ def _payment_receipt(session: Session, email: Email, clock: Clock) -> Content:
 def _dunning_reminder(session: Session, email: Email, clock: Clock) -> Content:
     """The customer's invoices past due now (or the one invoice the reminder names)."""
     named = session.get(Invoice, email.object_id)
+    request = session.get(PaymentRequest, email.object_id) if named is None else None
     if named is not None:
         overdue = [named]
+    elif request is not None:
+        # A payment request's reminder lists exactly the invoices it asks for.
+        overdue = payments.payment_requests.invoices_of(session, request)
     else:
         overdue = list(
             session.scalars(

@@ -1,4 +1,4 @@
-"""The worker's payment-collection loop: charge finalized invoices through their provider."""
+"""The worker's payment loops: charge finalized invoices through their provider, and dun."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 
 from meterly.config import MissingSecretKey, Settings, with_secret_key
 from meterly.services.common import Clock
-from meterly.services.payments import collection
+from meterly.services.payments import collection, dunning
 from meterly.store.uow import Database
 
 log = logging.getLogger(__name__)
@@ -36,4 +36,21 @@ def payments_loop(
         except Exception:
             # One failed pass (a database restarting) must not end collection for good.
             log.exception("payment collection pass failed")
+        stop.wait(interval)
+
+
+# Seconds between two dunning passes (Lago's clock runs dunning hourly; a few minutes
+# keeps a campaign's attempt within minutes of the day it is due).
+DUNNING_INTERVAL = 300.0
+
+
+def dunning_loop(
+    database: Database, clock: Clock, stop: threading.Event, *, interval: float = DUNNING_INTERVAL
+) -> None:
+    """Dunning campaigns: payment requests and reminders for overdue balances."""
+    while not stop.is_set():
+        try:
+            dunning.run_once(database, clock=clock)
+        except Exception:
+            log.exception("dunning pass failed")
         stop.wait(interval)

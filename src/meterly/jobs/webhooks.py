@@ -490,6 +490,7 @@ _GUESSED: dict[str, tuple[str, str]] = {
     "wallet_transaction": ("meterly.api.schemas.wallets", "WalletTransaction"),
     "payment": ("meterly.api.schemas.payments", "Payment"),
     "payment_receipt": ("meterly.api.schemas.payments", "PaymentReceipt"),
+    "payment_request": ("meterly.api.schemas.payment_requests", "PaymentRequest"),
 }
 
 

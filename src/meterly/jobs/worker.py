@@ -63,7 +63,12 @@ def billing_loop(
     *,
     interval: float = BILLING_INTERVAL,
 ) -> None:
-    """Bill every closed period now, then again every `interval` seconds."""
+    """Bill every closed period now, then again every `interval` seconds.
+
+    Workers on several machines run this loop against one database: a pass joins the run
+    another worker opened and claims its free batches (services/runs/fanout.py), so they
+    share the work instead of racing for the same invoices.
+    """
     while not stop.is_set():
         try:
             billing_pass(database, clock)
@@ -115,6 +120,7 @@ LOOPS: list[WorkerLoop] = [
     WorkerLoop("spend-control", spend_loop),
     WorkerLoop("email-delivery", mail.mail_loop),
     WorkerLoop("payment-collection", payments.payments_loop),
+    WorkerLoop("dunning", payments.dunning_loop),
     WorkerLoop("event-errors", event_errors_loop),
 ]
 

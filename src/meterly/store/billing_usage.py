@@ -29,6 +29,9 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection
 
 from meterly.domain.aggregation import AggregationResult
+from meterly.store.event_stores import usage as clickhouse_usage
+from meterly.store.event_stores.clickhouse import ClickHouseEvents
+from meterly.store.event_stores.config import for_source
 from meterly.store.tables import events
 from meterly.store.usage_queries import UsageRequest, aggregate_values, request_conditions
 from meterly.store.usage_queries.properties import _Properties
@@ -44,7 +47,7 @@ def supported(requests: Sequence[UsageRequest]) -> bool:
 
 
 def aggregate_batch(
-    conn: Connection,
+    conn: Connection | ClickHouseEvents,
     *,
     organization_id: str,
     external_subscription_ids: Sequence[str],
@@ -53,6 +56,15 @@ def aggregate_batch(
     """Every request for every subscription of the batch: external id -> results in order."""
     if not supported(requests):
         raise ValueError("requests need operation rows or groups: aggregate them one by one")
+    store = for_source(conn)  # METERLY_EVENTS_URL: the same answers, from ClickHouse
+    if store is not None:
+        return clickhouse_usage.aggregate_batch(
+            store,
+            organization_id=organization_id,
+            external_subscription_ids=external_subscription_ids,
+            requests=requests,
+        )
+    assert isinstance(conn, Connection)
     sids = sorted(set(external_subscription_ids))
     values = aggregate_values(
         conn,

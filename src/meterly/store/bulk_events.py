@@ -11,11 +11,16 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from meterly.store.event_stores.config import for_source
 from meterly.store.tables import events
 
 
 def append(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     if not rows:
         return 0
+    store = for_source(conn)
+    if store is not None:
+        store.insert_rows(rows)
+        return len(rows)
     conn.execute(events.insert(), list(rows))
     return len(rows)

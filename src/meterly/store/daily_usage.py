@@ -14,6 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from meterly.store.event_stores import usage as clickhouse_usage
+from meterly.store.event_stores.clickhouse import ClickHouseEvents
+from meterly.store.event_stores.config import for_source
 from meterly.store.tables import events
 
 _PG_PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
@@ -48,7 +51,7 @@ def _field_sum(conn: Connection, field_name: str) -> sa.ColumnElement[Any]:
 
 
 def hourly_usage(
-    conn: Connection,
+    conn: Connection | ClickHouseEvents,
     *,
     organization_id: str,
     external_subscription_id: str,
@@ -58,6 +61,25 @@ def hourly_usage(
     window_to: datetime,
 ) -> list[HourlyUsage]:
     """Events of one metric code in [window_from, window_to], counted (and summed) per hour."""
+    store = for_source(conn)
+    if store is not None:
+        return [
+            HourlyUsage(
+                hour=datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC),
+                events_count=count,
+                total=total if field_name and total is not None else Decimal(0),
+            )
+            for hour, count, total in clickhouse_usage.hourly_rows(
+                store,
+                organization_id=organization_id,
+                external_subscription_id=external_subscription_id,
+                code=code,
+                field_name=field_name,
+                window_from=window_from,
+                window_to=window_to,
+            )
+        ]
+    assert isinstance(conn, Connection)
     hour = _hour(conn).label("hour")
     columns: list[sa.ColumnElement[Any]] = [hour, sa.func.count().label("n")]
     if field_name:

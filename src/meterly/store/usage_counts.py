@@ -23,6 +23,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from meterly.store.event_stores import usage as clickhouse_usage
+from meterly.store.event_stores.clickhouse import ClickHouseEvents
+from meterly.store.event_stores.config import for_source
 from meterly.store.tables import events
 from meterly.store.usage_queries import UsageRequest
 
@@ -104,7 +107,7 @@ def _parameters(
 
 
 def count_events(
-    conn: Connection,
+    conn: Connection | ClickHouseEvents,
     *,
     organization_id: str,
     external_subscription_id: str,
@@ -113,6 +116,15 @@ def count_events(
     """The number of events in each scope, in one statement."""
     if not scopes:
         return ()
+    store = for_source(conn)
+    if store is not None:
+        return clickhouse_usage.count_scopes(
+            store,
+            organization_id=organization_id,
+            external_subscription_id=external_subscription_id,
+            scopes=[(s.code, s.lower, s.upper) for s in scopes],
+        )
+    assert isinstance(conn, Connection)
     statement = _statement(tuple(s.lower is not None for s in scopes))
     row = conn.execute(
         statement, _parameters(organization_id, external_subscription_id, scopes)

@@ -17,7 +17,7 @@ def install_web(app: FastAPI) -> None:
     """Mount /portal, /dashboard and /static on the app (idempotent)."""
     if getattr(app.state, "web_installed", False):
         return
-    from meterly.web import auth, dashboard, payments, portal
+    from meterly.web import auth, dashboard, payments, portal, security
 
     app.state.web_installed = True
     app.include_router(portal.router)
@@ -25,6 +25,7 @@ def install_web(app: FastAPI) -> None:
     app.include_router(dashboard.router)
     auth.install_handlers(app)  # the dashboard's sign-in redirect and 403 page
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    security.install(app)  # CSP, frame and referrer headers on these pages (web/security.py)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

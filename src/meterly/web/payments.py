@@ -20,6 +20,7 @@ from meterly.services.analytics import portal
 from meterly.services.common import new_id
 from meterly.services.payments import ProviderError, checkout, connections, links
 from meterly.store.tables import Invoice
+from meterly.web.security import allow_payment_provider
 from meterly.web.templating import render
 
 router = APIRouter(prefix="/pay", include_in_schema=False)
@@ -47,7 +48,7 @@ def show(token: str, request: Request) -> Response:
         page = _page(request, token)
     except (NotFound, NotAllowed):
         return _gone()
-    return render(
+    response = render(
         "payments/pay.html",
         page=page,
         config={
@@ -58,6 +59,8 @@ def show(token: str, request: Request) -> Response:
             "success_redirect_url": page.success_redirect_url,
         },
     )
+    # The provider's script and API (Stripe, or the connection's api_base) must be allowed.
+    return allow_payment_provider(response, page.script_url)
 
 
 async def _body(request: Request) -> dict[str, Any]:

@@ -1,8 +1,15 @@
-"""The customer portal: /portal/{token} (HTML) and /portal/{token}/usage.json (polled)."""
+"""The customer portal: /portal/{token} (HTML) and /portal/{token}/usage.json (polled).
+
+The portal speaks the customer's document language (its own `document_locale`, else its
+billing entity's, else the organization's), as its invoices do: labels, amounts, numbers
+and dates are formatted here with the documents' Babel formatter, and usage.json carries
+the formatted texts, so the page's live updates read the same as the first render.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -11,6 +18,7 @@ from sqlalchemy.orm import Session
 from meterly.api.http import clock, ok, settings, unit_of_work
 from meterly.api.schemas.usage import customer_usage
 from meterly.domain.errors import NotAllowed, NotFound
+from meterly.domain.money import currency
 from meterly.services import invoicing
 from meterly.services.accounts import find_organization
 from meterly.services.analytics import portal
@@ -38,8 +46,42 @@ def _customer(request: Request, session: Session, token: str) -> Customer:
     )
 
 
+def _formatter(session: Session, customer: Customer) -> Formatter:
+    org = find_organization(session, customer.organization_id)
+    code = customer.currency or org.default_currency
+    locale = invoicing.snapshot.document_locale(session, customer)
+    return Formatter(locale, code, currency(code).exponent)
+
+
+def _texts(i: int, body: dict[str, Any], plan_cents: int, f: Formatter) -> dict[str, str]:
+    """The displayed text of every live figure of subscription `i`, by element id."""
+    code = str(body["currency"])
+
+    def money(cents: Any) -> str:
+        return f.money_in(int(cents or 0), code)
+
+    def units(value: Any) -> str:
+        return "—" if value is None else f.number(Decimal(str(value)))
+
+    texts = {
+        f"sub-{i}-amount": money(body["amount_cents"]),
+        f"sub-{i}-total": money(body["total_amount_cents"]),
+        f"sub-{i}-projected": money(body["projected_amount_cents"]),
+        f"sub-{i}-projected-bill": money(plan_cents + int(body["projected_amount_cents"] or 0)),
+    }
+    for j, charge in enumerate(body["charges_usage"]):
+        rows = [(f"sub-{i}-charge-{j}", charge)]
+        rows += [(f"sub-{i}-charge-{j}-filter-{k}", x) for k, x in enumerate(charge["filters"])]
+        for prefix, row in rows:
+            texts[f"{prefix}-units"] = units(row.get("units"))
+            texts[f"{prefix}-amount"] = money(row.get("amount_cents"))
+            texts[f"{prefix}-projected-units"] = units(row.get("projected_units"))
+            texts[f"{prefix}-projected-amount"] = money(row.get("projected_amount_cents"))
+    return texts
+
+
 def _subscription_views(
-    session: Session, customer: Customer, now: datetime
+    session: Session, customer: Customer, now: datetime, f: Formatter
 ) -> list[dict[str, Any]]:
     views: list[dict[str, Any]] = []
     for sub in portal.active_subscriptions(session, customer):
@@ -53,6 +95,7 @@ def _subscription_views(
         # before its start belong to nobody's period and draw no "previous period" line.
         started = sub.started_at or sub.subscription_at
         had_previous = started < usage.usage.window.start
+        window = usage.usage.window
         views.append(
             {
                 "external_id": sub.external_id,
@@ -63,6 +106,13 @@ def _subscription_views(
                 "exponent": usage.usage.currency.exponent,
                 "plan_amount_cents": sub.plan.amount_cents,
                 "usage": body,
+                # Local dates of the customer's timezone, in its language.
+                "period": {
+                    "from": f.date(window.first_day),
+                    "to": f.date(window.last_day),
+                    "timezone": window.timezone,
+                },
+                "texts": _texts(len(views), body, sub.plan.amount_cents, f),
                 "daily": [
                     {
                         "code": s.code,
@@ -79,7 +129,15 @@ def _subscription_views(
     return views
 
 
-def _invoice_rows(request: Request, invoices: list[Invoice]) -> list[dict[str, Any]]:
+_STATUS_LABELS = ("draft", "finalized", "voided", "pending", "succeeded", "failed")
+
+
+def _status(f: Formatter, value: str) -> str:
+    """An invoice or payment status in the customer's language (as stored when unknown)."""
+    return f.t(value).lower() if value in _STATUS_LABELS else value
+
+
+def _invoice_rows(request: Request, invoices: list[Invoice], f: Formatter) -> list[dict[str, Any]]:
     config = settings(request)
     return [
         {
@@ -87,7 +145,9 @@ def _invoice_rows(request: Request, invoices: list[Invoice]) -> list[dict[str, A
             "number": inv.number,
             "issuing_date": inv.issuing_date,
             "status": inv.status,
+            "status_label": _status(f, inv.status),
             "payment_status": inv.payment_status,
+            "payment_status_label": _status(f, inv.payment_status),
             "total_amount_cents": inv.total_amount_cents,
             "currency": inv.currency,
             "pdf_url": invoice_pdf_url(config, inv.id),
@@ -104,15 +164,14 @@ def portal_page(token: str, request: Request) -> Response:
             customer = _customer(request, session, token)
         except NotFound:
             return _not_found()
-        subscriptions = _subscription_views(session, customer, now)
-        invoices = _invoice_rows(request, portal.invoices(session, customer))
-        wallets = portal.wallet_balances(session, customer)
-        org = find_organization(session, customer.organization_id)
         # The portal speaks the customer's document language, as its invoices do.
-        locale = invoicing.snapshot.document_locale(org, customer)
+        f = _formatter(session, customer)
+        subscriptions = _subscription_views(session, customer, now, f)
+        invoices = _invoice_rows(request, portal.invoices(session, customer), f)
+        wallets = portal.wallet_balances(session, customer)
         return render(
             "portal/index.html",
-            f=Formatter(locale, customer.currency or org.default_currency, 2),
+            f=f,
             customer=customer,
             subscriptions=subscriptions,
             invoices=invoices,
@@ -135,6 +194,8 @@ def portal_usage(token: str, request: Request) -> Response:
             {
                 "customer": {"external_id": customer.external_id, "name": customer.name},
                 "at": now.isoformat(),
-                "subscriptions": _subscription_views(session, customer, now),
+                "subscriptions": _subscription_views(
+                    session, customer, now, _formatter(session, customer)
+                ),
             }
         )

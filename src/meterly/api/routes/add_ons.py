@@ -18,6 +18,7 @@ from meterly.api.http import (
     root,
     unit_of_work,
 )
+from meterly.api.openapi import wire_body
 from meterly.api.schemas.add_ons import AddOnIn, add_on
 from meterly.services.catalog import add_ons
 from meterly.store.tables_coupons import AddOnRow
@@ -38,7 +39,7 @@ def _render(session: Session, row: AddOnRow) -> dict[str, Any]:
     return add_on(row, add_ons.taxes_of(session, row))
 
 
-@router.post("")
+@router.post("", openapi_extra=wire_body("add_on", AddOnIn))
 def create(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -64,7 +65,7 @@ def show(code: str, request: Request, org: str = Depends(organization_id)) -> Re
         return envelope("add_on", _render(session, row))
 
 
-@router.put("/{code}")
+@router.put("/{code}", openapi_extra=wire_body("add_on", AddOnIn))
 def update(
     code: str, request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:

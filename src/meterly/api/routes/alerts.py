@@ -28,6 +28,7 @@ from meterly.api.http import (
     root,
     unit_of_work,
 )
+from meterly.api.openapi import LIFETIME_USAGE, one_or_many, wire_body
 from meterly.api.schemas.alerts import AlertIn, alert, lifetime_usage
 from meterly.services import subscriptions as subs
 from meterly.services.spend_control import alerts as alert_service
@@ -133,7 +134,7 @@ def _destroy(request: Request, org: str, owner: Owner, code: str) -> Response:
 SUB = "/{external_id}/alerts"
 
 
-@router.post(SUB)
+@router.post(SUB, openapi_extra=one_or_many("alert", "alerts", AlertIn))
 def create(
     external_id: str,
     request: Request,
@@ -162,7 +163,7 @@ def show(
     return _show(request, org, _of_subscription(org, external_id), code)
 
 
-@router.put(SUB + "/{code}")
+@router.put(SUB + "/{code}", openapi_extra=wire_body("alert", AlertIn))
 def update(
     external_id: str,
     code: str,
@@ -185,7 +186,7 @@ def destroy(
 WALLET = "/{external_customer_id}/wallets/{wallet_code}/alerts"
 
 
-@wallets_router.post(WALLET)
+@wallets_router.post(WALLET, openapi_extra=one_or_many("alert", "alerts", AlertIn))
 def create_wallet_alerts(
     external_customer_id: str,
     wallet_code: str,
@@ -227,7 +228,7 @@ def show_wallet_alert(
     return _show(request, org, _of_wallet(org, external_customer_id, wallet_code), code)
 
 
-@wallets_router.put(WALLET + "/{code}")
+@wallets_router.put(WALLET + "/{code}", openapi_extra=wire_body("alert", AlertIn))
 def update_wallet_alert(
     external_customer_id: str,
     wallet_code: str,
@@ -277,7 +278,7 @@ def show_lifetime_usage(
         return envelope("lifetime_usage", _lifetime(session, sub, request))
 
 
-@router.put("/{external_id}/lifetime_usage")
+@router.put("/{external_id}/lifetime_usage", openapi_extra=LIFETIME_USAGE)
 def update_lifetime_usage(
     external_id: str,
     request: Request,

@@ -17,6 +17,7 @@ from meterly.api.http import (
     root,
     unit_of_work,
 )
+from meterly.api.openapi import wire_body
 from meterly.api.schemas.billable_metrics import BillableMetricIn, billable_metric
 from meterly.services.catalog import billable_metrics as metrics
 from meterly.services.notifications import enqueue
@@ -33,7 +34,7 @@ def _input(body: Any) -> metrics.MetricInput:
     return metrics.MetricInput(**fields, sent=frozenset(raw))
 
 
-@router.post("")
+@router.post("", openapi_extra=wire_body("billable_metric", BillableMetricIn))
 def create(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -60,7 +61,7 @@ def show(code: str, request: Request, org: str = Depends(organization_id)) -> Re
         return envelope("billable_metric", billable_metric(row, counters=False))
 
 
-@router.put("/{code}")
+@router.put("/{code}", openapi_extra=wire_body("billable_metric", BillableMetricIn))
 def update(
     code: str, request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:

@@ -10,8 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from meterly.api.http import clock, envelope, json_body, ok, organization_id, root, unit_of_work
+from meterly.api.openapi import BILLING_ENTITY
 from meterly.api.wire import iso
 from meterly.domain.errors import ValidationFailed
+from meterly.services import billing
 from meterly.services.accounts import billing_entities
 
 router = APIRouter(prefix="/billing_entities", tags=["billing_entities"])
@@ -37,7 +39,22 @@ def _input(raw: dict[str, Any]) -> billing_entities.BillingEntityInput:
     for name, value in profile.items():
         if value is not None and not isinstance(value, str):
             raise ValidationFailed.field(name, "value_is_invalid")
-    return billing_entities.BillingEntityInput(**values, eu_tax_management=managed, profile=profile)
+    einvoicing = raw.get("einvoicing")
+    if einvoicing is not None and not isinstance(einvoicing, bool):
+        raise ValidationFailed.field("einvoicing", "value_is_invalid")
+    timezone = raw.get("timezone")
+    if timezone is not None and not isinstance(timezone, str):
+        raise ValidationFailed.field("timezone", "invalid_timezone")
+    return billing_entities.BillingEntityInput(
+        **values,
+        eu_tax_management=managed,
+        profile=profile,
+        # Checked (non-negative integers) by the service; Lago nests the grace period.
+        net_payment_term=raw.get("net_payment_term"),
+        invoice_grace_period=billing.get("invoice_grace_period", raw.get("invoice_grace_period")),
+        timezone=timezone,
+        einvoicing=einvoicing,
+    )
 
 
 def _wire(seller: billing_entities.Seller) -> dict[str, Any]:
@@ -53,6 +70,10 @@ def _wire(seller: billing_entities.Seller) -> dict[str, Any]:
         "invoice_footer": profile.get("invoice_footer"),
         "is_default": seller.is_default,
         "eu_tax_management": seller.eu_tax_management,
+        "einvoicing": seller.einvoicing,
+        "net_payment_term": seller.net_payment_term,
+        "invoice_grace_period": seller.invoice_grace_period,
+        "timezone": seller.timezone,
         **{
             k: profile.get(k)
             for k in billing_entities.PROFILE_FIELDS
@@ -70,14 +91,15 @@ def index(request: Request, org: str = Depends(organization_id)) -> Response:
     return ok({"billing_entities": [_wire(s) for s in found]})
 
 
-@router.post("")
+@router.post("", openapi_extra=BILLING_ENTITY)
 def create(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
     data = _input(root(body, "billing_entity"))
     with unit_of_work(request) as session:
         row = billing_entities.create(session, organization_id=org, data=data, clock=clock(request))
-        return envelope("billing_entity", _wire(billing_entities.seller_of(row)))
+        seller = billing_entities.find_seller(session, org, row.code)
+        return envelope("billing_entity", _wire(seller))
 
 
 @router.get("/{code}")
@@ -86,7 +108,7 @@ def show(code: str, request: Request, org: str = Depends(organization_id)) -> Re
         return envelope("billing_entity", _wire(billing_entities.find_seller(session, org, code)))
 
 
-@router.put("/{code}")
+@router.put("/{code}", openapi_extra=BILLING_ENTITY)
 def update(
     code: str, request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -98,4 +120,7 @@ def update(
         seller = billing_entities.update(
             session, organization_id=org, code=code, data=data, clock=clock(request)
         )
+        if data.invoice_grace_period is not None:
+            # The entity's customers' drafts move with it; a lower one finalizes those due.
+            billing.apply_grace_period(session, organization_id=org, clock=clock(request))
         return envelope("billing_entity", _wire(seller))

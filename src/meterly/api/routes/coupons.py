@@ -19,6 +19,7 @@ from meterly.api.http import (
     root,
     unit_of_work,
 )
+from meterly.api.openapi import wire_body
 from meterly.api.schemas.coupons import AppliedCouponIn, CouponIn, applied_coupon, coupon
 from meterly.services.accounts import customers as customer_service
 from meterly.services.credits import coupons
@@ -43,7 +44,7 @@ def _input(body: Any) -> coupons.CouponInput:
     )
 
 
-@router.post("")
+@router.post("", openapi_extra=wire_body("coupon", CouponIn))
 def create(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -68,7 +69,7 @@ def show(code: str, request: Request, org: str = Depends(organization_id)) -> Re
         return envelope("coupon", coupon(coupons.find(session, organization_id=org, code=code)))
 
 
-@router.put("/{code}")
+@router.put("/{code}", openapi_extra=wire_body("coupon", CouponIn))
 def update(
     code: str, request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -109,7 +110,7 @@ def _listing(
     return listing("applied_coupons", items, page=page, per_page=per_page, total=total)
 
 
-@applied_router.post("")
+@applied_router.post("", openapi_extra=wire_body("applied_coupon", AppliedCouponIn))
 def apply(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:

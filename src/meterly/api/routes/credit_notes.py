@@ -24,6 +24,7 @@ from meterly.api.http import (
     settings,
     unit_of_work,
 )
+from meterly.api.openapi import METADATA, RECIPIENTS, wire_body
 from meterly.api.routes.einvoice_links import credit_note_xml_url
 from meterly.api.schemas.credit_notes import (
     CreditNoteIn,
@@ -93,7 +94,7 @@ def _find(session: Session, org: str, credit_note_id: str) -> CreditNote:
 # --- endpoints -----------------------------------------------------------------------------
 
 
-@router.post("")
+@router.post("", openapi_extra=wire_body("credit_note", CreditNoteIn))
 def create(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -103,7 +104,7 @@ def create(
         return envelope("credit_note", render(request, session, row))
 
 
-@router.post("/estimate")
+@router.post("/estimate", openapi_extra=wire_body("credit_note", CreditNoteIn))
 def estimate(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -151,7 +152,7 @@ def show(credit_note_id: str, request: Request, org: str = Depends(organization_
         )
 
 
-@router.put("/{credit_note_id}")
+@router.put("/{credit_note_id}", openapi_extra=wire_body("credit_note", CreditNoteUpdateIn))
 def update(
     credit_note_id: str,
     request: Request,
@@ -192,7 +193,7 @@ def download(
         return envelope("credit_note", render(request, session, row))
 
 
-@router.post("/{credit_note_id}/resend_email")
+@router.post("/{credit_note_id}/resend_email", openapi_extra=RECIPIENTS)
 def resend_email(
     credit_note_id: str,
     request: Request,
@@ -231,7 +232,7 @@ def _metadata_body(body: Any) -> dict[str, Any] | None:
     return value
 
 
-@router.post("/{credit_note_id}/metadata")
+@router.post("/{credit_note_id}/metadata", openapi_extra=METADATA)
 def replace_metadata(
     credit_note_id: str,
     request: Request,
@@ -245,7 +246,7 @@ def replace_metadata(
     return ok({"metadata": result})
 
 
-@router.patch("/{credit_note_id}/metadata")
+@router.patch("/{credit_note_id}/metadata", openapi_extra=METADATA)
 def merge_metadata(
     credit_note_id: str,
     request: Request,

@@ -20,6 +20,7 @@ from meterly.api.http import (
     root,
     unit_of_work,
 )
+from meterly.api.openapi import wire_body
 from meterly.api.schemas.customers import CustomerIn, customer
 from meterly.domain.errors import ValidationFailed
 from meterly.services import billing, mail, payments
@@ -65,7 +66,7 @@ def _section_choice(raw: dict[str, Any]) -> tuple[bool | None, list[str] | None]
     return skip, codes
 
 
-@router.post("")
+@router.post("", openapi_extra=wire_body("customer", CustomerIn))
 def create_or_update(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:

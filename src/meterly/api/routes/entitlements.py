@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from meterly.api.errors import BadRequest
 from meterly.api.http import clock, envelope, json_body, ok, organization_id, unit_of_work
+from meterly.api.openapi import ENTITLEMENTS
 from meterly.api.schemas.entitlements import (
     access_check,
     plan_entitlement,
@@ -57,14 +58,14 @@ def _set_plan(request: Request, org: str, code: str, body: Any, *, replace: bool
         return _plan_listing(session, plan)
 
 
-@plans_router.post("")
+@plans_router.post("", openapi_extra=ENTITLEMENTS)
 def plan_create(
     code: str, request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
     return _set_plan(request, org, code, body, replace=True)
 
 
-@plans_router.patch("")
+@plans_router.patch("", openapi_extra=ENTITLEMENTS)
 def plan_update(
     code: str, request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -135,7 +136,7 @@ def subscription_index(
         return _subscription_listing(session, _subscription(session, request, org, external_id))
 
 
-@subscriptions_router.patch("")
+@subscriptions_router.patch("", openapi_extra=ENTITLEMENTS)
 def subscription_update(
     external_id: str,
     request: Request,

@@ -17,6 +17,7 @@ from meterly.api.http import (
     root,
     unit_of_work,
 )
+from meterly.api.openapi import EVENT_BODY
 from meterly.api.schemas.events import event
 from meterly.config import parse_instant
 from meterly.domain.errors import ValidationFailed
@@ -30,7 +31,7 @@ router = APIRouter(prefix="/events", tags=["events"])
 # routing by api/ingestion.py; this module keeps the look-ups and the fee estimate.
 
 
-@router.post("/estimate_fees")
+@router.post("/estimate_fees", openapi_extra=EVENT_BODY)
 def estimate_fees(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from meterly.api.errors import BadRequest
 from meterly.api.http import clock, json_body, ok, organization_id
+from meterly.api.openapi import EVENT, json_object
 from meterly.domain.errors import ValidationFailed
 from meterly.domain.expressions import EventContext, ExpressionError, parse_expression
 from meterly.services.metering import ingest
@@ -22,7 +23,12 @@ from meterly.services.metering import ingest
 router = APIRouter(prefix="/billable_metrics", tags=["billable_metrics"])
 
 
-@router.post("/evaluate_expression")
+@router.post(
+    "/evaluate_expression",
+    openapi_extra=json_object(
+        {"expression": {"type": "string"}, "event": EVENT}, required=("expression", "event")
+    ),
+)
 def evaluate_expression(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:

@@ -18,6 +18,7 @@ from meterly.api.http import (
     root,
     unit_of_work,
 )
+from meterly.api.openapi import wire_body
 from meterly.api.schemas.entitlements import FeatureIn, feature
 from meterly.services import notifications
 from meterly.services.common import Clock
@@ -44,7 +45,7 @@ def _notify(session: Session, row: Feature, kind: str, body: dict[str, Any], at:
     )
 
 
-@router.post("")
+@router.post("", openapi_extra=wire_body("feature", FeatureIn))
 def create(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -80,7 +81,7 @@ def show(code: str, request: Request, org: str = Depends(organization_id)) -> Re
         )
 
 
-@router.put("/{code}")
+@router.put("/{code}", openapi_extra=wire_body("feature", FeatureIn))
 def update(
     code: str, request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:

@@ -18,6 +18,7 @@ from meterly.api.http import (
     root,
     unit_of_work,
 )
+from meterly.api.openapi import wire_body
 from meterly.api.schemas.fees import FeeIn, fee
 from meterly.config import parse_instant
 from meterly.domain.errors import ValidationFailed
@@ -70,7 +71,7 @@ def show(fee_id: str, request: Request, org: str = Depends(organization_id)) -> 
         return envelope("fee", fee(row, with_taxes=True))
 
 
-@router.put("/{fee_id}")
+@router.put("/{fee_id}", openapi_extra=wire_body("fee", FeeIn))
 def update(
     fee_id: str,
     request: Request,

@@ -18,6 +18,7 @@ from meterly.api.http import (
     root,
     unit_of_work,
 )
+from meterly.api.openapi import wire_body
 from meterly.api.schemas.fixed_charges import (
     FixedChargeIn,
     fixed_charge_input,
@@ -52,7 +53,7 @@ def plan_index(code: str, request: Request, org: str = Depends(organization_id))
     return listing("fixed_charges", items, page=page, per_page=per_page, total=total)
 
 
-@plans_router.post("/{code}/fixed_charges")
+@plans_router.post("/{code}/fixed_charges", openapi_extra=wire_body("fixed_charge", FixedChargeIn))
 def plan_create(
     code: str, request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -72,7 +73,10 @@ def plan_show(
         return envelope("fixed_charge", fixed_charge_payload(session, row))
 
 
-@plans_router.put("/{code}/fixed_charges/{fixed_charge_code}")
+@plans_router.put(
+    "/{code}/fixed_charges/{fixed_charge_code}",
+    openapi_extra=wire_body("fixed_charge", FixedChargeIn),
+)
 def plan_update(
     code: str,
     fixed_charge_code: str,
@@ -144,7 +148,10 @@ def subscription_show(
         return envelope("fixed_charge", fixed_charge_payload(session, row, units=units))
 
 
-@subscriptions_router.put("/{external_id}/fixed_charges/{fixed_charge_code}")
+@subscriptions_router.put(
+    "/{external_id}/fixed_charges/{fixed_charge_code}",
+    openapi_extra=wire_body("fixed_charge", FixedChargeIn),
+)
 def subscription_override(
     external_id: str,
     fixed_charge_code: str,

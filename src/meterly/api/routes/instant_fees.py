@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from meterly.api.errors import BadRequest
 from meterly.api.http import clock, json_body, ok, organization_id, root, unit_of_work
+from meterly.api.openapi import EVENT_BODY, EVENTS_BODY
 from meterly.api.schemas.fees import fee as fee_body
 from meterly.domain.errors import ValidationFailed
 from meterly.services.billing import advance
@@ -81,7 +82,7 @@ def _estimates(session: Session, org: str, raw: dict[str, Any], at: Clock) -> li
         session.rollback()
 
 
-@router.post("/estimate_instant_fees")
+@router.post("/estimate_instant_fees", openapi_extra=EVENT_BODY)
 def estimate_instant_fees(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -91,7 +92,7 @@ def estimate_instant_fees(
     return ok({"fees": fees})
 
 
-@router.post("/batch_estimate_instant_fees")
+@router.post("/batch_estimate_instant_fees", openapi_extra=EVENTS_BODY)
 def batch_estimate_instant_fees(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:

@@ -17,6 +17,7 @@ from meterly.api.http import (
     root,
     unit_of_work,
 )
+from meterly.api.openapi import wire_body
 from meterly.api.schemas.invoice_custom_sections import (
     InvoiceCustomSectionIn,
     invoice_custom_section,
@@ -33,7 +34,7 @@ def _input(body: Any) -> custom_sections.SectionInput:
     return custom_sections.SectionInput(**data.model_dump(exclude_unset=True), sent=frozenset(raw))
 
 
-@router.post("")
+@router.post("", openapi_extra=wire_body(_ROOT, InvoiceCustomSectionIn))
 def create(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -61,7 +62,7 @@ def show(code: str, request: Request, org: str = Depends(organization_id)) -> Re
         return envelope(_ROOT, invoice_custom_section(row))
 
 
-@router.put("/{code}")
+@router.put("/{code}", openapi_extra=wire_body(_ROOT, InvoiceCustomSectionIn))
 def update(
     code: str, request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from meterly.api.errors import BadRequest
 from meterly.api.http import clock, database, envelope, json_body, organization_id
+from meterly.api.openapi import PREVIEW
 from meterly.api.schemas.invoices import InvoiceLinks, invoice
 from meterly.domain.errors import ValidationFailed
 from meterly.services import preview
@@ -85,7 +86,7 @@ def _request(body: Any) -> preview.PreviewRequest:
     )
 
 
-@router.post("/preview")
+@router.post("/preview", openapi_extra=PREVIEW)
 def create_preview(
     request: Request, body: Any = Depends(json_body), org: str = Depends(organization_id)
 ) -> Response:

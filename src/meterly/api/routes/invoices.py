@@ -21,6 +21,7 @@ from meterly.api.http import (
     settings,
     unit_of_work,
 )
+from meterly.api.openapi import RECIPIENTS, VOID_OPTIONS, wire_body
 from meterly.api.routes.einvoice_links import invoice_xml_url
 from meterly.api.routes.files import invoice_html
 from meterly.api.schemas.emails import resend_overrides
@@ -138,7 +139,7 @@ def show(invoice_id: str, request: Request, org: str = Depends(organization_id))
         return envelope("invoice", render(request, session, _find(session, org, invoice_id)))
 
 
-@router.put("/{invoice_id}")
+@router.put("/{invoice_id}", openapi_extra=wire_body("invoice", InvoiceUpdateIn))
 def update(
     invoice_id: str,
     request: Request,
@@ -201,7 +202,7 @@ def retry(invoice_id: str, request: Request, org: str = Depends(organization_id)
         return envelope("invoice", render(request, session, row))
 
 
-@router.post("/{invoice_id}/void")
+@router.post("/{invoice_id}/void", openapi_extra=VOID_OPTIONS)
 def void(
     invoice_id: str,
     request: Request,
@@ -240,7 +241,7 @@ def download(invoice_id: str, request: Request, org: str = Depends(organization_
         return envelope("invoice", render(request, session, row))
 
 
-@router.post("/{invoice_id}/resend_email")
+@router.post("/{invoice_id}/resend_email", openapi_extra=RECIPIENTS)
 def resend_email(
     invoice_id: str,
     request: Request,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from meterly.api.http import Payload, clock, envelope, json_body, organization_id, parse, root
 from meterly.api.http import unit_of_work as uow
+from meterly.api.openapi import wire_body
 from meterly.api.schemas.invoices import invoice
 from meterly.services.billing import one_off_invoices
 
@@ -33,7 +34,7 @@ class OneOffInvoiceIn(Payload):
     fees: list[OneOffFeeIn] | None = None
 
 
-@router.post("")
+@router.post("", openapi_extra=wire_body("invoice", OneOffInvoiceIn))
 def create(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:

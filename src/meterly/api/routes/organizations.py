@@ -17,6 +17,7 @@ from meterly.api.http import (
     root,
     unit_of_work,
 )
+from meterly.api.openapi import wire_body
 from meterly.api.schemas.organizations import OrganizationIn, organization
 from meterly.domain.errors import ValidationFailed
 from meterly.services import billing, documents, mail
@@ -49,7 +50,7 @@ def show(request: Request, org: str = Depends(organization_id)) -> Response:
         return envelope("organization", _with_mail(session, payload, org))
 
 
-@router.put("")
+@router.put("", openapi_extra=wire_body("organization", OrganizationIn))
 def update(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:

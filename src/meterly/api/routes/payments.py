@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -20,20 +21,24 @@ from meterly.api.http import (
     settings,
     unit_of_work,
 )
+from meterly.api.openapi import wire_body
 from meterly.api.schemas.payments import (
     ConnectionIn,
     PaymentIn,
     connection,
     payment,
     payment_method,
+    payment_method_id,
     payment_receipt,
 )
-from meterly.domain.errors import NotAllowed, ValidationFailed
+from meterly.domain.errors import NotAllowed, NotFound, ValidationFailed
 from meterly.services import documents
 from meterly.services.accounts import customers
 from meterly.services.payments import (
     ConnectionInput,
     ManualPayment,
+    PaymentMethod,
+    PaymentProvider,
     ProviderError,
     connections,
     ledger,
@@ -53,7 +58,7 @@ def _paid_at(value: date | datetime | None) -> datetime | None:
     return datetime.combine(value, time(), tzinfo=UTC)
 
 
-@router.post("/payments")
+@router.post("/payments", openapi_extra=wire_body("payment", PaymentIn))
 def create_payment(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -145,7 +150,9 @@ def receipt_file(
 # --- provider connections (Meterly's own: Lago configures them in its UI) --------------
 
 
-@router.put("/payment_providers/{provider}")
+@router.put(
+    "/payment_providers/{provider}", openapi_extra=wire_body("payment_provider", ConnectionIn)
+)
 def connect_provider(
     provider: str,
     request: Request,
@@ -190,28 +197,103 @@ def customer_payments(
     return _payments(request, org, external_customer_id)
 
 
-@customers_router.get("/{external_customer_id}/payment_methods")
-def customer_payment_methods(
-    external_customer_id: str, request: Request, org: str = Depends(organization_id)
-) -> Response:
-    page, per_page = page_params(request)
+@dataclass(frozen=True)
+class _Methods:
+    """A customer's provider, read in one unit of work and used after it closed."""
+
+    provider: PaymentProvider
+    connection: PaymentProviderConnection
+    provider_customer_id: str
+    linked_at: datetime
+
+
+def _methods_of(request: Request, org: str, external_customer_id: str) -> _Methods | None:
     keys = settings(request).verification_keys
     with unit_of_work(request) as session:
         customer = customers.find(session, organization_id=org, external_id=external_customer_id)
         link = connections.find_link(session, customer_id=customer.id)
         conn = session.get(PaymentProviderConnection, link.connection_id) if link else None
-        provider = connections.adapter(conn, keys) if conn else None
-        provider_customer_id = link.provider_customer_id if link else None
-        linked_at = link.created_at if link else None
+        if link is None or conn is None or not link.provider_customer_id:
+            return None
+        session.expunge(conn)
+        return _Methods(
+            connections.adapter(conn, keys), conn, link.provider_customer_id, link.created_at
+        )
+
+
+def _listed(found: _Methods) -> list[PaymentMethod]:
+    try:
+        return found.provider.payment_methods(found.provider_customer_id)
+    except ProviderError:
+        raise ValidationFailed.field("payment_provider", "provider_unreachable") from None
+
+
+@customers_router.get("/{external_customer_id}/payment_methods")
+def customer_payment_methods(
+    external_customer_id: str, request: Request, org: str = Depends(organization_id)
+) -> Response:
+    page, per_page = page_params(request)
+    found = _methods_of(request, org, external_customer_id)
     items: list[dict[str, Any]] = []
-    if provider is not None and conn is not None and provider_customer_id and linked_at:
-        try:
-            methods = provider.payment_methods(provider_customer_id)
-        except ProviderError:
-            raise ValidationFailed.field("payment_provider", "provider_unreachable") from None
-        items = [payment_method(m, conn, linked_at) for m in methods]
+    if found is not None:
+        items = [payment_method(m, found.connection, found.linked_at) for m in _listed(found)]
     shown = items[(page - 1) * per_page : page * per_page]
     return listing("payment_methods", shown, page=page, per_page=per_page, total=len(items))
+
+
+def _one_method(
+    request: Request, org: str, external_customer_id: str, lago_id: str
+) -> tuple[_Methods, PaymentMethod]:
+    """The customer's saved method named by its Lago id (or the provider's own id)."""
+    found = _methods_of(request, org, external_customer_id)
+    if found is None:
+        raise NotFound("payment_method")
+    for method in _listed(found):
+        ids = (
+            payment_method_id(found.connection, method.provider_method_id),
+            method.provider_method_id,
+        )
+        if lago_id in ids:
+            return found, method
+    raise NotFound("payment_method")
+
+
+def _method_answer(found: _Methods, method: PaymentMethod, *, is_default: bool) -> Response:
+    shown = replace(method, is_default=is_default)
+    return envelope("payment_method", payment_method(shown, found.connection, found.linked_at))
+
+
+@customers_router.put("/{external_customer_id}/payment_methods/{lago_id}/set_as_default")
+def set_default_payment_method(
+    external_customer_id: str, lago_id: str, request: Request, org: str = Depends(organization_id)
+) -> Response:
+    """The method the provider charges off-session from now on (Stripe: the customer's
+    `invoice_settings.default_payment_method`)."""
+    found, method = _one_method(request, org, external_customer_id, lago_id)
+    try:
+        found.provider.set_default_method(
+            provider_customer_id=found.provider_customer_id,
+            provider_method_id=method.provider_method_id,
+        )
+    except ProviderError:
+        raise ValidationFailed.field("payment_provider", "provider_unreachable") from None
+    return _method_answer(found, method, is_default=True)
+
+
+@customers_router.delete("/{external_customer_id}/payment_methods/{lago_id}")
+def delete_payment_method(
+    external_customer_id: str, lago_id: str, request: Request, org: str = Depends(organization_id)
+) -> Response:
+    """Detach the method at the provider: it is never charged again."""
+    found, method = _one_method(request, org, external_customer_id, lago_id)
+    try:
+        found.provider.remove_method(
+            provider_customer_id=found.provider_customer_id,
+            provider_method_id=method.provider_method_id,
+        )
+    except ProviderError:
+        raise ValidationFailed.field("payment_provider", "provider_unreachable") from None
+    return _method_answer(found, method, is_default=False)
 
 
 @customers_router.post("/{external_customer_id}/checkout_url")

@@ -20,6 +20,7 @@ from meterly.api.http import (
     root,
     unit_of_work,
 )
+from meterly.api.openapi import METADATA, wire_body
 from meterly.api.schemas.plans import (
     ChargeFilterIn,
     ChargeIn,
@@ -44,7 +45,7 @@ router = APIRouter(prefix="/plans", tags=["plans"])
 # --- plans ---------------------------------------------------------------------------
 
 
-@router.post("")
+@router.post("", openapi_extra=wire_body("plan", PlanIn))
 def create(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -72,7 +73,7 @@ def show(code: str, request: Request, org: str = Depends(organization_id)) -> Re
         return envelope("plan", plan_payload(session, row))
 
 
-@router.put("/{code}")
+@router.put("/{code}", openapi_extra=wire_body("plan", PlanIn))
 def update(
     code: str, request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -103,7 +104,7 @@ def _metadata(body: Any) -> dict[str, Any]:
     return value
 
 
-@router.post("/{code}/metadata")
+@router.post("/{code}/metadata", openapi_extra=METADATA)
 def replace_metadata(
     code: str, request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -114,7 +115,7 @@ def replace_metadata(
     return ok({"metadata": answer or None})
 
 
-@router.patch("/{code}/metadata")
+@router.patch("/{code}/metadata", openapi_extra=METADATA)
 def merge_metadata(
     code: str, request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -163,7 +164,7 @@ def charges_index(code: str, request: Request, org: str = Depends(organization_i
     return listing("charges", items, page=page, per_page=per_page, total=total)
 
 
-@router.post("/{code}/charges")
+@router.post("/{code}/charges", openapi_extra=wire_body("charge", ChargeIn))
 def charges_create(
     code: str, request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -183,7 +184,7 @@ def charges_show(
         return envelope("charge", charge_payload(session, row))
 
 
-@router.put("/{code}/charges/{charge_code}")
+@router.put("/{code}/charges/{charge_code}", openapi_extra=wire_body("charge", ChargeIn))
 def charges_update(
     code: str,
     charge_code: str,
@@ -224,7 +225,9 @@ def filters_index(
     return listing("filters", items, page=page, per_page=per_page, total=total)
 
 
-@router.post("/{code}/charges/{charge_code}/filters")
+@router.post(
+    "/{code}/charges/{charge_code}/filters", openapi_extra=wire_body("filter", ChargeFilterIn)
+)
 def filters_create(
     code: str,
     charge_code: str,
@@ -253,7 +256,10 @@ def filters_show(
         return envelope("filter", charge_filter(found, charge_code=row.code))
 
 
-@router.put("/{code}/charges/{charge_code}/filters/{filter_id}")
+@router.put(
+    "/{code}/charges/{charge_code}/filters/{filter_id}",
+    openapi_extra=wire_body("filter", ChargeFilterIn),
+)
 def filters_update(
     code: str,
     charge_code: str,

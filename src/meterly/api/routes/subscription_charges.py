@@ -18,6 +18,7 @@ from meterly.api.http import (
     root,
     unit_of_work,
 )
+from meterly.api.openapi import wire_body
 from meterly.api.routes.fixed_charges import subscription_of
 from meterly.api.schemas.plans import (
     ChargeFilterIn,
@@ -53,7 +54,7 @@ def show(
         return envelope("charge", charge_payload(session, row))
 
 
-@router.put("/{external_id}/charges/{charge_code}")
+@router.put("/{external_id}/charges/{charge_code}", openapi_extra=wire_body("charge", ChargeIn))
 def override(
     external_id: str,
     charge_code: str,
@@ -83,7 +84,10 @@ def filters_index(
     return listing("filters", items, page=page, per_page=per_page, total=total)
 
 
-@router.post("/{external_id}/charges/{charge_code}/filters")
+@router.post(
+    "/{external_id}/charges/{charge_code}/filters",
+    openapi_extra=wire_body("filter", ChargeFilterIn),
+)
 def filters_create(
     external_id: str,
     charge_code: str,
@@ -115,7 +119,10 @@ def filters_show(
         return envelope("filter", charge_filter(found, charge_code=row.code))
 
 
-@router.put("/{external_id}/charges/{charge_code}/filters/{filter_id}")
+@router.put(
+    "/{external_id}/charges/{charge_code}/filters/{filter_id}",
+    openapi_extra=wire_body("filter", ChargeFilterIn),
+)
 def filters_update(
     external_id: str,
     charge_code: str,

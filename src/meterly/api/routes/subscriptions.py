@@ -19,6 +19,7 @@ from meterly.api.http import (
     root,
     unit_of_work,
 )
+from meterly.api.openapi import wire_body
 from meterly.api.schemas.subscriptions import SubscriptionIn, subscription
 from meterly.services import subscriptions as subs
 from meterly.services.common import Clock
@@ -56,7 +57,7 @@ def _input(raw: dict[str, Any]) -> subs.SubscriptionInput:
     return subs.SubscriptionInput(**data.model_dump(exclude_unset=True), sent=frozenset(raw))
 
 
-@router.post("")
+@router.post("", openapi_extra=wire_body("subscription", SubscriptionIn))
 def create(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -95,7 +96,7 @@ def show(external_id: str, request: Request, org: str = Depends(organization_id)
         return envelope("subscription", render(session, row, clock(request)))
 
 
-@router.put("/{external_id}")
+@router.put("/{external_id}", openapi_extra=wire_body("subscription", SubscriptionIn))
 def update(
     external_id: str,
     request: Request,

@@ -17,6 +17,7 @@ from meterly.api.http import (
     root,
     unit_of_work,
 )
+from meterly.api.openapi import wire_body
 from meterly.api.schemas.taxes import TaxIn, tax
 from meterly.services.catalog import taxes
 
@@ -29,7 +30,7 @@ def _input(body: Any) -> taxes.TaxInput:
     return taxes.TaxInput(**data.model_dump(exclude_unset=True), sent=frozenset(raw))
 
 
-@router.post("")
+@router.post("", openapi_extra=wire_body("tax", TaxIn))
 def create(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -54,7 +55,7 @@ def show(code: str, request: Request, org: str = Depends(organization_id)) -> Re
         return envelope("tax", tax(taxes.find(session, organization_id=org, code=code)))
 
 
-@router.put("/{code}")
+@router.put("/{code}", openapi_extra=wire_body("tax", TaxIn))
 def update(
     code: str, request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:

@@ -17,8 +17,10 @@ from meterly.api.http import (
     parse,
     query_hash,
     root,
+    settings,
     unit_of_work,
 )
+from meterly.api.openapi import METADATA, path_parameters, wire_body
 from meterly.api.schemas.wallets import (
     WalletIn,
     WalletTransactionIn,
@@ -30,7 +32,9 @@ from meterly.api.schemas.wallets import (
 )
 from meterly.domain.errors import NotAllowed
 from meterly.domain.wallets import OngoingBalance
+from meterly.services import payments
 from meterly.services.credits import wallets as service
+from meterly.store.tables import Invoice
 from meterly.store.tables_wallets import Wallet
 
 router = APIRouter(tags=["wallets"])
@@ -97,7 +101,7 @@ def _list(request: Request, org: str, external_customer_id: str | None) -> Respo
 # --- /wallets --------------------------------------------------------------------------
 
 
-@router.post("/wallets")
+@router.post("/wallets", openapi_extra=wire_body("wallet", WalletIn))
 def create(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -119,7 +123,7 @@ def show(wallet_id: str, request: Request, org: str = Depends(organization_id)) 
         return _answer(request, session, _by_id(session, org, wallet_id))
 
 
-@router.put("/wallets/{wallet_id}")
+@router.put("/wallets/{wallet_id}", openapi_extra=wire_body("wallet", WalletIn))
 def update(
     wallet_id: str,
     request: Request,
@@ -154,7 +158,7 @@ def _metadata_body(body: Any) -> dict[str, Any]:
 
 
 def _metadata_routes(prefix: str, finder: Any) -> None:
-    @router.post(f"{prefix}/metadata")
+    @router.post(f"{prefix}/metadata", openapi_extra={**METADATA, **path_parameters(prefix)})
     def replace_metadata(
         request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
     ) -> Response:
@@ -166,7 +170,7 @@ def _metadata_routes(prefix: str, finder: Any) -> None:
             )
             return ok({"metadata": value})
 
-    @router.patch(f"{prefix}/metadata")
+    @router.patch(f"{prefix}/metadata", openapi_extra={**METADATA, **path_parameters(prefix)})
     def merge_metadata(
         request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
     ) -> Response:
@@ -176,14 +180,14 @@ def _metadata_routes(prefix: str, finder: Any) -> None:
             value = service.merge_metadata(session, wallet=row, metadata=data, clock=clock(request))
             return ok({"metadata": value})
 
-    @router.delete(f"{prefix}/metadata")
+    @router.delete(f"{prefix}/metadata", openapi_extra=path_parameters(prefix))
     def delete_all_metadata(request: Request, org: str = Depends(organization_id)) -> Response:
         with unit_of_work(request) as session:
             row = finder(session, org, request)
             value = service.delete_metadata(session, wallet=row, key=None, clock=clock(request))
             return ok({"metadata": value})
 
-    @router.delete(f"{prefix}/metadata/{{key}}")
+    @router.delete(f"{prefix}/metadata/{{key}}", openapi_extra=path_parameters(prefix))
     def delete_metadata_key(
         key: str, request: Request, org: str = Depends(organization_id)
     ) -> Response:
@@ -231,7 +235,9 @@ def transactions(wallet_id: str, request: Request, org: str = Depends(organizati
     return listing("wallet_transactions", items, page=page, per_page=per_page, total=total)
 
 
-@router.post("/wallet_transactions")
+@router.post(
+    "/wallet_transactions", openapi_extra=wire_body("wallet_transaction", WalletTransactionIn)
+)
 def create_transactions(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -282,16 +288,39 @@ def fundings(
 def payment_url(
     transaction_id: str, request: Request, org: str = Depends(organization_id)
 ) -> Response:
-    """No payment provider is integrated: nothing can generate a checkout link."""
+    """The hosted payment page for the top-up's invoice: paid, it credits the wallet."""
+    config = settings(request)
     with unit_of_work(request) as session:
-        service.find_transaction(session, organization_id=org, transaction_id=transaction_id)
-    raise NotAllowed("missing_payment_provider")
+        row = service.find_transaction(session, organization_id=org, transaction_id=transaction_id)
+        invoice = session.get(Invoice, row.invoice_id) if row.invoice_id else None
+        if invoice is None:  # granted credits, or a top-up not invoiced: nothing to pay
+            raise NotAllowed("invalid_status")
+        found = payments.checkout.invoice_link(
+            session,
+            invoice=invoice,
+            secret_key=config.signing_key,
+            public_url=config.public_url,
+            clock=clock(request),
+        )
+        return ok(
+            {
+                "wallet_transaction_payment_details": {
+                    "lago_customer_id": found.customer_id,
+                    "lago_wallet_transaction_id": row.id,
+                    "external_customer_id": found.external_customer_id,
+                    "payment_provider": found.provider,
+                    "payment_url": found.url,
+                }
+            }
+        )
 
 
 # --- /customers/{external_customer_id}/wallets --------------------------------------------
 
 
-@router.post("/customers/{external_customer_id}/wallets")
+@router.post(
+    "/customers/{external_customer_id}/wallets", openapi_extra=wire_body("wallet", WalletIn)
+)
 def customer_create(
     external_customer_id: str,
     request: Request,
@@ -316,7 +345,9 @@ def customer_show(
         return _answer(request, session, _wallet_from_code(session, org, request))
 
 
-@router.put("/customers/{external_customer_id}/wallets/{code}")
+@router.put(
+    "/customers/{external_customer_id}/wallets/{code}", openapi_extra=wire_body("wallet", WalletIn)
+)
 def customer_update(
     external_customer_id: str,
     code: str,

@@ -18,6 +18,7 @@ from meterly.api.http import (
     root,
     unit_of_work,
 )
+from meterly.api.openapi import wire_body
 from meterly.api.schemas.webhooks import WebhookEndpointIn, webhook, webhook_endpoint
 from meterly.services.notifications import webhooks as service
 
@@ -30,7 +31,7 @@ def _input(body: Any) -> service.EndpointInput:
     return service.EndpointInput(**data.model_dump(exclude_unset=True), sent=frozenset(raw))
 
 
-@router.post("/webhook_endpoints")
+@router.post("/webhook_endpoints", openapi_extra=wire_body("webhook_endpoint", WebhookEndpointIn))
 def create(
     request: Request, org: str = Depends(organization_id), body: Any = Depends(json_body)
 ) -> Response:
@@ -56,7 +57,9 @@ def show(lago_id: str, request: Request, org: str = Depends(organization_id)) ->
         return envelope("webhook_endpoint", webhook_endpoint(row))
 
 
-@router.put("/webhook_endpoints/{lago_id}")
+@router.put(
+    "/webhook_endpoints/{lago_id}", openapi_extra=wire_body("webhook_endpoint", WebhookEndpointIn)
+)
 def update(
     lago_id: str,
     request: Request,

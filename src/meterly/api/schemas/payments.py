@@ -85,13 +85,16 @@ def payment_receipt(session: Session, row: PaymentReceipt) -> dict[str, Any]:
     }
 
 
+def payment_method_id(connection: PaymentProviderConnection, provider_method_id: str) -> str:
+    """The stable Lago id of a method stored at the provider (derived, never stored)."""
+    return str(uuid.uuid5(_METHOD_NAMESPACE, f"{connection.id}:{provider_method_id}"))
+
+
 def payment_method(
     method: PaymentMethod, connection: PaymentProviderConnection, created_at: datetime
 ) -> dict[str, Any]:
     return {
-        "lago_id": str(
-            uuid.uuid5(_METHOD_NAMESPACE, f"{connection.id}:{method.provider_method_id}")
-        ),
+        "lago_id": payment_method_id(connection, method.provider_method_id),
         "is_default": method.is_default,
         "payment_provider_code": connection.code,
         "payment_provider_name": connection.name or connection.provider.capitalize(),

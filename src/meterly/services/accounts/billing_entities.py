@@ -7,6 +7,10 @@ through its `billing_entity_code` (none: the default). Its invoices are numbered
 entity's scheme and prefix, carry the entity's code, and show the entity as the seller.
 With `eu_tax_management`, the customer gets the EU VAT of its place (domain/eu_vat.py),
 evaluated again whenever the customer changes.
+
+An entity's net payment term, invoice grace period, timezone and document language apply
+to its customers: the customer's own setting wins, then the entity's, then the
+organization's (`customer_settings`), as in Lago. E-invoicing is switched per seller.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,6 +49,10 @@ class BillingEntityInput:
     document_number_prefix: str | None = None
     eu_tax_management: bool | None = None
     profile: Mapping[str, Any] = field(default_factory=dict)
+    net_payment_term: int | None = None
+    invoice_grace_period: int | None = None
+    timezone: str | None = None
+    einvoicing: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +70,21 @@ class Seller:
     is_default: bool
     created_at: datetime
     updated_at: datetime
+    # In force for the seller's customers: the entity's own value, else the organization's.
+    net_payment_term: int
+    invoice_grace_period: int
+    timezone: str
+    einvoicing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerSettings:
+    """What a customer's invoices follow: its own value, else its seller's."""
+
+    net_payment_term: int
+    invoice_grace_period: int
+    timezone: str
+    document_locale: str | None
 
 
 def default_seller(org: Organization) -> Seller:
@@ -83,10 +107,20 @@ def default_seller(org: Organization) -> Seller:
         is_default=True,
         created_at=org.created_at,
         updated_at=org.updated_at,
+        net_payment_term=org.net_payment_term,
+        invoice_grace_period=org.invoice_grace_period,
+        timezone=org.timezone or "UTC",
+        einvoicing=bool(org.einvoicing),
     )
 
 
-def seller_of(entity: BillingEntity) -> Seller:
+def seller_of(entity: BillingEntity, org: Organization) -> Seller:
+    """The entity, with the organization's settings where the entity has none of its own."""
+    own_locale = (entity.profile or {}).get("document_locale")
+    org_locale = (org.billing_configuration or {}).get("document_locale")
+    profile = dict(entity.profile or {})
+    if not own_locale and org_locale:
+        profile["document_locale"] = org_locale
     return Seller(
         lago_id=entity.id,
         code=entity.code,
@@ -95,11 +129,19 @@ def seller_of(entity: BillingEntity) -> Seller:
         document_numbering=entity.document_numbering,
         document_number_prefix=entity.document_number_prefix,
         eu_tax_management=entity.eu_tax_management,
-        profile=dict(entity.profile or {}),
+        profile=profile,
         is_default=False,
         created_at=entity.created_at,
         updated_at=entity.updated_at,
+        net_payment_term=_first(entity.net_payment_term, org.net_payment_term),
+        invoice_grace_period=_first(entity.invoice_grace_period, org.invoice_grace_period),
+        timezone=entity.timezone or org.timezone or "UTC",
+        einvoicing=bool(entity.einvoicing),
     )
+
+
+def _first(own: int | None, inherited: int) -> int:
+    return own if own is not None else inherited
 
 
 def sellers(session: Session, organization_id: str) -> list[Seller]:
@@ -110,7 +152,7 @@ def sellers(session: Session, organization_id: str) -> list[Seller]:
         .where(BillingEntity.organization_id == organization_id)
         .order_by(BillingEntity.created_at, BillingEntity.code)
     )
-    return [default_seller(org), *(seller_of(r) for r in rows)]
+    return [default_seller(org), *(seller_of(r, org) for r in rows)]
 
 
 def find_entity(session: Session, organization_id: str, code: str) -> BillingEntity | None:
@@ -127,13 +169,43 @@ def find_seller(session: Session, organization_id: str, code: str) -> Seller:
     entity = find_entity(session, organization_id, code)
     if entity is None:
         raise NotFound("billing_entity")
-    return seller_of(entity)
+    return seller_of(entity, _org(session, organization_id))
 
 
 def seller_for(session: Session, customer: Customer) -> Seller:
     """The customer's seller: its billing entity, else the organization."""
     code = (customer.profile or {}).get("billing_entity_code") or DEFAULT_CODE
     return find_seller(session, customer.organization_id, str(code))
+
+
+def customer_settings(session: Session, customer: Customer) -> CustomerSettings:
+    """The customer's payment term, grace period, timezone and language: its own value,
+    else its billing entity's, else the organization's (Lago's `applicable_*`)."""
+    seller = seller_for(session, customer)
+    own_locale = (customer.billing_configuration or {}).get("document_locale")
+    seller_locale = seller.profile.get("document_locale")
+    return CustomerSettings(
+        net_payment_term=_first(customer.net_payment_term, seller.net_payment_term),
+        invoice_grace_period=_first(customer.invoice_grace_period, seller.invoice_grace_period),
+        timezone=customer.timezone or seller.timezone,
+        document_locale=str(own_locale or seller_locale) if own_locale or seller_locale else None,
+    )
+
+
+def customer_timezone(session: Session, customer: Customer) -> str:
+    """The customer's timezone, else its seller's (read often: no entity query when the
+    customer has its own)."""
+    return customer.timezone or seller_for(session, customer).timezone
+
+
+def invoice_seller(session: Session, organization_id: str, code: str | None) -> Seller:
+    """The seller recorded on an invoice (its `billing_entity_code`); a code no longer
+    known falls back to the organization."""
+    if code and code != DEFAULT_CODE:
+        entity = find_entity(session, organization_id, code)
+        if entity is not None:
+            return seller_of(entity, _org(session, organization_id))
+    return default_seller(_org(session, organization_id))
 
 
 def create(
@@ -162,6 +234,10 @@ def create(
         document_number_prefix=data.document_number_prefix or data.code.upper()[:10],
         eu_tax_management=bool(data.eu_tax_management),
         profile=dict(data.profile),
+        net_payment_term=data.net_payment_term,
+        invoice_grace_period=data.invoice_grace_period,
+        timezone=data.timezone,
+        einvoicing=bool(data.einvoicing),
         created_at=now,
         updated_at=now,
     )
@@ -190,6 +266,14 @@ def update(
             org.document_numbering = "per_organization" if per_entity else "per_customer"
         if data.document_number_prefix:
             org.document_number_prefix = data.document_number_prefix
+        if data.net_payment_term is not None:
+            org.net_payment_term = data.net_payment_term
+        if data.invoice_grace_period is not None:
+            org.invoice_grace_period = data.invoice_grace_period
+        if data.timezone is not None:
+            org.timezone = data.timezone
+        if data.einvoicing is not None:
+            org.einvoicing = data.einvoicing
         billing = dict(org.billing_configuration or {})
         if data.eu_tax_management is not None:
             billing["eu_tax_management"] = data.eu_tax_management
@@ -218,11 +302,19 @@ def update(
         row.document_number_prefix = data.document_number_prefix
     if data.eu_tax_management is not None:
         row.eu_tax_management = data.eu_tax_management
+    if data.net_payment_term is not None:
+        row.net_payment_term = data.net_payment_term
+    if data.invoice_grace_period is not None:
+        row.invoice_grace_period = data.invoice_grace_period
+    if data.timezone is not None:
+        row.timezone = data.timezone
+    if data.einvoicing is not None:
+        row.einvoicing = data.einvoicing
     row.profile = {**(row.profile or {}), **data.profile}
     _check_eu(row.eu_tax_management, row.profile)
     row.updated_at = now
     session.flush()
-    return seller_of(row)
+    return seller_of(row, _org(session, organization_id))
 
 
 def apply_eu_taxes(session: Session, *, customer: Customer, clock: Clock) -> None:
@@ -260,6 +352,12 @@ def _errors(data: BillingEntityInput) -> dict[str, list[str]]:
         errors["default_currency"] = ["value_is_invalid"]
     if data.document_numbering is not None and data.document_numbering not in NUMBERING:
         errors["document_numbering"] = ["value_is_invalid"]
+    for name in ("net_payment_term", "invoice_grace_period"):
+        days = getattr(data, name)
+        if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 0):
+            errors[name] = ["value_is_invalid"]
+    if data.timezone is not None and not _is_timezone(data.timezone):
+        errors["timezone"] = ["invalid_timezone"]
     prefix = data.document_number_prefix
     if prefix is not None and not _PREFIX.match(prefix):
         errors["document_number_prefix"] = ["value_is_invalid"]
@@ -272,6 +370,16 @@ def _errors(data: BillingEntityInput) -> dict[str, list[str]]:
     for name in sorted(unknown):
         errors[name] = ["value_is_invalid"]
     return errors
+
+
+def _is_timezone(value: object) -> bool:
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _org(session: Session, organization_id: str) -> Organization:

@@ -12,7 +12,11 @@ from sqlalchemy.orm import Session
 
 from meterly.domain.errors import NotFound, ValidationFailed
 from meterly.domain.money import is_currency
-from meterly.services.accounts.billing_entities import apply_eu_taxes, find_seller
+from meterly.services.accounts.billing_entities import (
+    apply_eu_taxes,
+    customer_timezone,
+    find_seller,
+)
 from meterly.services.common import Clock, new_id
 from meterly.store.sequences import CUSTOMERS_SCOPE, next_value
 from meterly.store.tables import Customer, Organization, Subscription, Tax
@@ -255,5 +259,6 @@ def delete(session: Session, *, row: Customer, clock: Clock) -> Customer:
     return row
 
 
-def applicable_timezone(row: Customer, org: Organization) -> str:
-    return row.timezone or org.timezone or "UTC"
+def applicable_timezone(session: Session, row: Customer) -> str:
+    """The customer's timezone, else its billing entity's, else the organization's."""
+    return customer_timezone(session, row)

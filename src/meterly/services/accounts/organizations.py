@@ -202,6 +202,9 @@ def update_organization(
     numbering = changes.get("document_numbering")
     if numbering is not None and numbering not in ("per_customer", "per_organization"):
         errors["document_numbering"] = ["value_is_invalid"]
+    logo = changes.get("logo_url")
+    if logo is not None and not _is_logo_url(logo):
+        errors["logo_url"] = ["url_is_invalid"]
     prefix = changes.get("document_number_prefix")
     if prefix is not None and not (isinstance(prefix, str) and 1 <= len(prefix) <= 10):
         errors["document_number_prefix"] = ["value_is_invalid"]
@@ -222,6 +225,9 @@ def update_organization(
         org.finalize_zero_amount_invoice = bool(changes["finalize_zero_amount_invoice"])
     profile = dict(org.profile)
     profile.update({k: changes[k] for k in ORGANIZATION_PROFILE_FIELDS if k in changes})
+    if "logo_url" in changes:
+        # The seller's logo on documents (invoicing.snapshot reads it from the profile).
+        profile["logo_url"] = changes["logo_url"] or None
     org.profile = profile
     billing = changes.get("billing_configuration")
     if isinstance(billing, dict):
@@ -233,6 +239,15 @@ def update_organization(
             org.invoice_grace_period = grace
     org.updated_at = clock.now()
     return org
+
+
+def _is_logo_url(value: object) -> bool:
+    """An absolute http(s) address of an image, or empty (no logo)."""
+    if not isinstance(value, str):
+        return False
+    return value == "" or (
+        value.startswith(("https://", "http://")) and len(value) <= 1024 and " " not in value
+    )
 
 
 def _is_timezone(value: object) -> bool:

@@ -16,15 +16,16 @@ from sqlalchemy.orm import Session
 from meterly.domain.errors import NotFound
 from meterly.domain.periods import BillingPeriod, subscription_period_containing
 from meterly.domain.schedule import SubscriptionTerms
+from meterly.services.accounts.billing_entities import customer_timezone
 from meterly.services.common import Clock
-from meterly.store.tables import Customer, Organization, Plan, Subscription
+from meterly.store.tables import Customer, Plan, Subscription
 
 STATUSES = ("pending", "active", "terminated", "canceled")
 
 
 def timezone_of(session: Session, sub: Subscription) -> str:
-    org = session.get(Organization, sub.organization_id)
-    return sub.customer.timezone or (org.timezone if org else None) or "UTC"
+    """The customer's timezone, else its billing entity's, else the organization's."""
+    return customer_timezone(session, sub.customer)
 
 
 def current_period(session: Session, sub: Subscription, *, at: datetime) -> BillingPeriod | None:

@@ -1,6 +1,7 @@
 """Draft invoices: refreshed from the events until their grace period ends, then finalized.
 
-The grace period is the customer's `invoice_grace_period`, else the organization's. When
+The grace period is the customer's `invoice_grace_period`, else its billing entity's,
+else the organization's. When
 it changes, each draft's finalization date moves with it, and drafts whose new date has
 passed are finalized at once (lago-semantics item 14, "Grace period lowered").
 """
@@ -16,7 +17,7 @@ from meterly.domain.errors import NotAllowed
 from meterly.domain.periods import (
     BillingPeriod,
 )
-from meterly.services.accounts import timezone_of
+from meterly.services.accounts import billing_entities, timezone_of
 from meterly.services.billing.fees import (
     charge_fees,
     refreshed_commitment_fee,
@@ -148,14 +149,14 @@ def apply_grace_period(
     plus the grace period in force now, and finalize those whose date has passed.
 
     `customer_id`: the customer whose own grace period changed; None: the organization's
-    changed, which concerns the customers without one of their own. Returns the drafts
-    finalized.
+    or a billing entity's changed, which concerns the customers without one of their own.
+    Returns the drafts finalized.
     """
     org = session.get(Organization, organization_id)
     if org is None:
         return []
     query = (
-        select(Invoice, Customer.invoice_grace_period)
+        select(Invoice, Customer)
         .join(Customer, Customer.id == Invoice.customer_id)
         .where(Invoice.organization_id == organization_id, Invoice.status == "draft")
         .order_by(Invoice.created_at, Invoice.id)
@@ -176,11 +177,11 @@ def apply_grace_period(
     }
     now = clock.now()
     finalized = []
-    for invoice, own_grace in drafts:
+    for invoice, customer in drafts:
         boundary = boundaries.get(invoice.id)
         if boundary is None:
             continue  # not a billed period (one-off drafts wait for an explicit finalize)
-        grace = own_grace if own_grace is not None else org.invoice_grace_period
+        grace = billing_entities.customer_settings(session, customer).invoice_grace_period
         invoice.finalize_at = boundary + timedelta(days=grace)
         invoice.updated_at = now
         if invoice.finalize_at <= now:

@@ -53,14 +53,31 @@ _ZERO = Decimal(0)
 
 
 def plan_fixed_charges(session: Session, sub: Subscription) -> list[FixedCharge]:
-    """The live fixed charges of the subscription's plan (its override, if any)."""
-    return list(
+    """The live fixed charges of the subscription's plan (its override, if any).
+
+    In a billing run's batch session (`runs.batch_session`, marked in `session.info`) the
+    plan's list is read once for the batch: a run never edits the catalogue it bills.
+    """
+    memo: dict[str, list[FixedCharge]] | None = (
+        session.info.setdefault(_FIXED_MEMO, {}) if session.info.get(BATCH_MARK) else None
+    )
+    if memo is not None and sub.plan_id in memo:
+        return list(memo[sub.plan_id])
+    charges = list(
         session.scalars(
             select(FixedCharge)
             .where(FixedCharge.plan_id == sub.plan_id, FixedCharge.deleted_at.is_(None))
             .order_by(FixedCharge.position, FixedCharge.created_at, FixedCharge.id)
         )
     )
+    if memo is not None:
+        memo[sub.plan_id] = charges
+    return list(charges)
+
+
+# session.info keys: set by a billing run's batch session; the memo of plan fixed charges.
+BATCH_MARK = "billing_batch"
+_FIXED_MEMO = "billing_batch_fixed_charges"
 
 
 def _timeline(session: Session, sub: Subscription, code: str) -> list[FixedChargeUnits]:

@@ -24,7 +24,7 @@ from meterly.domain.schedule import (
 )
 from meterly.domain.taxes import Tax as TaxRate
 from meterly.domain.taxes import tax_fee
-from meterly.services.accounts import billing_cache, timezone_of
+from meterly.services.accounts import billing_cache, billing_entities, timezone_of
 from meterly.services.billing.fees import (
     commitment_fee,
 )
@@ -126,14 +126,9 @@ def issue_parts(
     tz = timezone_of(session, sub)
     now = clock.now()
     issuing_day = local_date(at, timezone=tz)
-    term = (
-        customer.net_payment_term if customer.net_payment_term is not None else org.net_payment_term
-    )
-    grace = (
-        customer.invoice_grace_period
-        if customer.invoice_grace_period is not None
-        else org.invoice_grace_period
-    )
+    # The customer's own terms, else its billing entity's, else the organization's.
+    in_force = billing_entities.customer_settings(session, customer)
+    term, grace = in_force.net_payment_term, in_force.invoice_grace_period
     invoice = Invoice(
         id=new_id(),
         organization_id=sub.organization_id,
@@ -495,9 +490,7 @@ def issue_advance_invoice(
     assert org is not None
     now = clock.now()
     issuing_day = local_date(now, timezone=timezone_of(session, sub))
-    term = (
-        customer.net_payment_term if customer.net_payment_term is not None else org.net_payment_term
-    )
+    term = billing_entities.customer_settings(session, customer).net_payment_term
     invoice = Invoice(
         id=new_id(),
         organization_id=sub.organization_id,

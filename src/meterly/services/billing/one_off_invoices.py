@@ -16,7 +16,7 @@ from meterly.domain.errors import NotFound, ValidationFailed
 from meterly.domain.money import FEE_ROUNDING, currency, is_currency, round_cents
 from meterly.domain.periods import local_date, local_midnight
 from meterly.domain.taxes import Tax as TaxRate
-from meterly.services.accounts import applicable_timezone, customers
+from meterly.services.accounts import billing_entities, customers
 from meterly.services.billing import invoices as invoice_service
 from meterly.services.billing.issuing import apply_waterfall
 from meterly.services.catalog import TaxContext, add_ons, taxes_by_codes
@@ -145,10 +145,10 @@ def _invoice(
     session: Session, *, customer: Customer, org: Organization, currency_code: str, now: datetime
 ) -> Invoice:
 
-    day = local_date(now, timezone=applicable_timezone(customer, org))
-    term = (
-        customer.net_payment_term if customer.net_payment_term is not None else org.net_payment_term
-    )
+    # The customer's own terms, else its billing entity's, else the organization's.
+    in_force = billing_entities.customer_settings(session, customer)
+    day = local_date(now, timezone=in_force.timezone)
+    term = in_force.net_payment_term
     invoice = Invoice(
         id=new_id(),
         organization_id=org.id,

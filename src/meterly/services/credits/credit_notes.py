@@ -41,6 +41,7 @@ from meterly.domain.money import ZERO
 from meterly.domain.periods import local_date, local_midnight
 from meterly.domain.taxes import Tax
 from meterly.services import mail
+from meterly.services.accounts import billing_entities
 from meterly.services.common import Clock, new_id
 from meterly.services.credits import invoice_credits
 from meterly.services.invoicing import next_sequence, snapshot
@@ -369,7 +370,9 @@ def applied_taxes_rows(amounts: CreditNoteAmounts) -> list[dict[str, Any]]:
 def _customer_timezone(session: Session, invoice: Invoice) -> str:
     customer = session.get(Customer, invoice.customer_id)
     org = session.get(Organization, invoice.organization_id)
-    return (customer.timezone if customer else None) or (org.timezone if org else None) or "UTC"
+    if customer is not None:  # its own timezone, else its billing entity's
+        return billing_entities.customer_timezone(session, customer)
+    return (org.timezone if org else None) or "UTC"
 
 
 # --- update, void, metadata --------------------------------------------------------------------

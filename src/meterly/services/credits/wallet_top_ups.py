@@ -32,7 +32,7 @@ from meterly.domain.wallets import (
     threshold_top_up,
     top_up_amount,
 )
-from meterly.services.accounts import customers
+from meterly.services.accounts import billing_entities, customers
 from meterly.services.common import Clock, new_id
 from meterly.services.credits.wallet_balances import refresh_ongoing_balances
 from meterly.services.credits.wallet_ledger import apply_settled, draw, lock, new_transaction
@@ -322,10 +322,10 @@ def _credit_invoice(
     org = session.get(Organization, wallet.organization_id)
     assert org is not None
     now = clock.now()
-    day = local_date(now, timezone=customers.applicable_timezone(customer, org))
-    term = (
-        customer.net_payment_term if customer.net_payment_term is not None else org.net_payment_term
-    )
+    # The customer's own terms, else its billing entity's, else the organization's.
+    in_force = billing_entities.customer_settings(session, customer)
+    day = local_date(now, timezone=in_force.timezone)
+    term = in_force.net_payment_term
     amount = transaction.amount_cents
     invoice = Invoice(
         id=new_id(),
@@ -438,7 +438,7 @@ def _interval_top_ups(session: Session, *, wallet: Wallet, clock: Clock) -> list
     customer = customer_of(session, wallet)
     org = session.get(Organization, wallet.organization_id)
     assert org is not None
-    tz = customers.applicable_timezone(customer, org)
+    tz = customers.applicable_timezone(session, customer)
     today = local_date(now, timezone=tz)
     created: list[WalletTransaction] = []
     for rule in rules_of(session, wallet):

@@ -1,4 +1,8 @@
-"""The credit note as a PDF document, stored under the files directory."""
+"""The credit note as a PDF document, stored under the files directory.
+
+With e-invoicing on for the seller, a finalized credit note's PDF is a Factur-X PDF/A-3
+carrying its CII XML (type code 381), as invoices are.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from meterly.services.common import Clock
-from meterly.services.documents import render
+from meterly.services.documents import einvoice, render
+from meterly.services.documents.einvoice.model import read_credit_note
 from meterly.services.documents.invoice_pdf import files_dir, write_atomically
 from meterly.services.documents.model import build_credit_note_document
 from meterly.services.notifications import enqueue
@@ -32,7 +37,11 @@ def credit_note_html(session: Session, note: CreditNote) -> str:
 
 
 def credit_note_pdf_bytes(session: Session, note: CreditNote) -> bytes:
-    return render.credit_note_pdf_bytes(build_credit_note_document(session, note))
+    doc = build_credit_note_document(session, note)
+    if note.status != "finalized" or not einvoice.einvoicing_on_credit_note(session, note):
+        return render.credit_note_pdf_bytes(doc)
+    pdf = render.credit_note_pdf_bytes(doc, variant=render.PDF_A3)
+    return einvoice.hybrid_pdf(pdf, read_credit_note(session, note), lang=doc.locale)
 
 
 def generate_pdf(

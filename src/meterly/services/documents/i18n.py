@@ -15,9 +15,12 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 
+from meterly.domain.money import currency
 from meterly.services.documents.labels import LABELS, SHIPPED
+from meterly.services.documents.labels_portal import PORTAL_LABELS
 
 Day = date  # the `date` method below would shadow the type inside the class
+_ALL_LABELS = {**LABELS, **PORTAL_LABELS}
 
 # How domain/pricing labels a tier (English, with thousands commas).
 _NUMBER = r"(\d[\d,]*(?:\.\d+)?)"
@@ -39,7 +42,7 @@ def babel_locale(locale: str | None) -> Locale:
 
 
 def label(key: str, locale: str | None, **values: object) -> str:
-    text = LABELS[key][SHIPPED.index(language(locale))]
+    text = _ALL_LABELS[key][SHIPPED.index(language(locale))]
     return text.format(**values) if values else text
 
 
@@ -48,6 +51,7 @@ class Formatter:
 
     def __init__(self, locale: str | None, currency: str, exponent: int) -> None:
         self.locale = babel_locale(locale)
+        self.locale_tag = locale
         self.code = language(locale)
         self.currency = currency
         self.exponent = exponent
@@ -95,6 +99,12 @@ class Formatter:
 
     def _count(self, english: str) -> str:
         return self.number(Decimal(english.replace(",", "")))
+
+    def money_in(self, cents: int, currency_code: str) -> str:
+        """Minor units of another currency than the formatter's (a customer's wallet or
+        invoice in a second currency), in the same language."""
+        other = Formatter(self.locale_tag, currency_code, currency(currency_code).exponent)
+        return other.money(cents)
 
     def date(self, value: Day | None) -> str:
         return format_date(value, format="medium", locale=self.locale) if value else ""

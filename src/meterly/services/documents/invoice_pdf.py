@@ -3,6 +3,10 @@
 PDFs are stored under the files directory (`METERLY_FILES_DIR`, default `var/files`) the
 first time they are asked for; what they print was frozen when the invoice was issued
 (the document snapshot), so rendering later shows the same seller, buyer and sections.
+
+When the seller has e-invoicing on, a finalized invoice's PDF is a Factur-X / ZUGFeRD
+PDF/A-3 carrying its EN 16931 CII XML, so one file is both the readable and the
+machine-readable invoice.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from meterly.services.billing import invoices as invoice_service
 from meterly.services.common import Clock
-from meterly.services.documents import render
+from meterly.services.documents import einvoice, render
+from meterly.services.documents.einvoice.model import read_invoice
 from meterly.services.documents.model import build_invoice_document
 from meterly.store.tables import Invoice
 
@@ -47,7 +52,11 @@ def invoice_html(session: Session, invoice: Invoice) -> str:
 
 
 def invoice_pdf_bytes(session: Session, invoice: Invoice) -> bytes:
-    return render.invoice_pdf_bytes(build_invoice_document(session, invoice))
+    doc = build_invoice_document(session, invoice)
+    if invoice.status != "finalized" or not einvoice.einvoicing_on_invoice(session, invoice):
+        return render.invoice_pdf_bytes(doc)
+    pdf = render.invoice_pdf_bytes(doc, variant=render.PDF_A3)
+    return einvoice.hybrid_pdf(pdf, read_invoice(session, invoice), lang=doc.locale)
 
 
 def pdf_relative_path(invoice: Invoice) -> str:

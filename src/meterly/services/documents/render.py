@@ -101,13 +101,22 @@ _REASONS = (
 _FETCHER = URLFetcher(timeout=5, allowed_protocols=("data", "http", "https"))
 
 
-def html_to_pdf(html: str) -> bytes:
-    return bytes(HTML(string=html, url_fetcher=_FETCHER).write_pdf())
+# PDF/A-3b: the archival PDF that may carry attachments (Factur-X embeds its XML in one).
+PDF_A3 = "pdf/a-3b"
 
 
-def invoice_pdf_bytes(doc: InvoiceDocument) -> bytes:
-    return html_to_pdf(invoice_html(doc))
+def html_to_pdf(html: str, *, variant: str | None = None) -> bytes:
+    """`variant`: WeasyPrint's PDF variant, e.g. `PDF_A3` (fonts embedded, an sRGB output
+    intent, PDF/A identification in the XMP metadata)."""
+    document = HTML(string=html, url_fetcher=_FETCHER)
+    if variant is None:
+        return bytes(document.write_pdf())
+    return bytes(document.write_pdf(pdf_variant=variant))
 
 
-def credit_note_pdf_bytes(doc: CreditNoteDocument) -> bytes:
-    return html_to_pdf(credit_note_html(doc))
+def invoice_pdf_bytes(doc: InvoiceDocument, *, variant: str | None = None) -> bytes:
+    return html_to_pdf(invoice_html(doc), variant=variant)
+
+
+def credit_note_pdf_bytes(doc: CreditNoteDocument, *, variant: str | None = None) -> bytes:
+    return html_to_pdf(credit_note_html(doc), variant=variant)

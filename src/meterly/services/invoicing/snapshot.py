@@ -52,11 +52,11 @@ BUYER_FIELDS = (
 )
 
 
-def document_locale(org: Organization, customer: Customer) -> str:
-    """The customer's document language, else the organization's, else English."""
-    own = (customer.billing_configuration or {}).get("document_locale")
-    org_locale = (org.billing_configuration or {}).get("document_locale")
-    return str(own or org_locale or DEFAULT_LOCALE)
+def document_locale(session: Session, customer: Customer) -> str:
+    """The customer's document language, else its billing entity's, else the
+    organization's, else English."""
+    chosen = billing_entities.customer_settings(session, customer).document_locale
+    return chosen or DEFAULT_LOCALE
 
 
 def custom_sections_for(
@@ -111,8 +111,8 @@ def take(session: Session, *, organization_id: str, customer_id: str) -> dict[st
     buyer_profile = customer.profile or {}
     return {
         "version": SNAPSHOT_VERSION,
-        "locale": document_locale(org, customer),
-        "timezone": customer.timezone or org.timezone or "UTC",
+        "locale": document_locale(session, customer),
+        "timezone": billing_entities.customer_timezone(session, customer),
         "seller": {
             "name": seller.name,
             **{k: seller_profile[k] for k in SELLER_FIELDS if seller_profile.get(k)},

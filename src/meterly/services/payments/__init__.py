@@ -1,4 +1,4 @@
-"""Getting paid: payment providers, payments, receipts (payment requests and dunning later).
+"""Getting paid: payment providers, payments, receipts, payment requests and dunning.
 
 - `port`: what Meterly asks of a provider; `stripe_adapter`: Stripe, the first adapter.
 - `connections`: an organization's provider connections (secrets encrypted by `secrets`)
@@ -7,9 +7,20 @@
 - `inbound`: the provider's webhooks, verified and applied once.
 - `ledger`: manual and provider payments against invoices, and their receipts.
 - `checkout`: the hosted payment page's calls (save a card, pay an invoice).
+- `payment_requests`: overdue invoices asked for at once (reminder and charges).
+- `dunning`: campaigns, customers' place in them, and the worker's pass.
 """
 
-from meterly.services.payments import checkout, collection, connections, inbound, ledger, links
+from meterly.services.payments import (
+    checkout,
+    collection,
+    connections,
+    dunning,
+    inbound,
+    ledger,
+    links,
+    payment_requests,
+)
 from meterly.services.payments.connections import ConnectionInput
 from meterly.services.payments.ledger import ManualPayment
 from meterly.services.payments.port import (
@@ -31,7 +42,9 @@ __all__ = [
     "checkout",
     "collection",
     "connections",
+    "dunning",
     "inbound",
     "ledger",
     "links",
+    "payment_requests",
 ]

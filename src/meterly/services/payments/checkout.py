@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from meterly.domain.errors import NotAllowed, NotFound
 from meterly.services.billing import amount_due_cents
 from meterly.services.common import Clock
-from meterly.services.payments import connections, ledger
+from meterly.services.payments import connections, ledger, links
 from meterly.services.payments.port import SUCCEEDED, ChargeResult, PaymentProvider
 from meterly.store.tables import (
     Customer,
@@ -201,3 +201,49 @@ def _record(
             provider_code=page.connection_code,
             clock=clock,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLink:
+    """A signed link to the hosted page for one invoice, and the provider it pays through."""
+
+    url: str
+    customer_id: str
+    external_customer_id: str
+    provider: str
+
+
+def invoice_link(
+    session: Session,
+    *,
+    invoice: Invoice,
+    secret_key: str,
+    public_url: str,
+    clock: Clock,
+) -> InvoiceLink:
+    """The customer's link to pay `invoice` on the hosted page (signed, expiring).
+
+    405 `invalid_status` for an invoice that is not finalized or already paid, and 405
+    `missing_payment_provider` for a customer not linked to a provider (Lago's codes).
+    """
+    if invoice.status != "finalized" or invoice.payment_status == SUCCEEDED:
+        raise NotAllowed("invalid_status")
+    link = session.get(ProviderCustomer, invoice.customer_id)
+    if link is None:
+        raise NotAllowed("missing_payment_provider")
+    connection = session.get(PaymentProviderConnection, link.connection_id)
+    customer = session.get(Customer, invoice.customer_id)
+    assert connection is not None and customer is not None
+    token = links.issue(
+        secret_key,
+        organization_id=invoice.organization_id,
+        customer_id=invoice.customer_id,
+        invoice_id=invoice.id,
+        now=clock.now(),
+    )
+    return InvoiceLink(
+        url=links.page_url(public_url, token),
+        customer_id=customer.id,
+        external_customer_id=customer.external_id,
+        provider=connection.provider,
+    )

@@ -117,6 +117,14 @@ class PaymentProvider(Protocol):
         """The customer's saved payment methods."""
         ...
 
+    def set_default_method(self, *, provider_customer_id: str, provider_method_id: str) -> None:
+        """Make one of the customer's saved methods the one charged off-session."""
+        ...
+
+    def remove_method(self, *, provider_customer_id: str, provider_method_id: str) -> None:
+        """Detach a saved method from the customer (it can no longer be charged)."""
+        ...
+
     def parse_webhook(self, *, body: bytes, signature: str | None) -> ProviderWebhook:
         """The verified event, or SignatureInvalid."""
         ...

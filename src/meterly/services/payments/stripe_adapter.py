@@ -232,6 +232,38 @@ class StripeProvider:
             )
         return methods
 
+    def _owned(self, provider_customer_id: str, provider_method_id: str) -> None:
+        method = self._client.v1.payment_methods.retrieve(provider_method_id).to_dict()
+        if method.get("customer") != provider_customer_id:
+            # Never act on another customer's card, whatever id the caller sent.
+            raise ProviderError("the payment method is not the customer's")
+
+    def set_default_method(self, *, provider_customer_id: str, provider_method_id: str) -> None:
+        try:
+            self._owned(provider_customer_id, provider_method_id)
+            self._client.v1.customers.update(
+                provider_customer_id,
+                params={"invoice_settings": {"default_payment_method": provider_method_id}},
+            )
+        except stripe.StripeError as exc:
+            raise ProviderError(str(exc.user_message or exc)) from exc
+
+    def remove_method(self, *, provider_customer_id: str, provider_method_id: str) -> None:
+        try:
+            self._owned(provider_customer_id, provider_method_id)
+            customer = self._client.v1.customers.retrieve(provider_customer_id).to_dict()
+            settings = customer.get("invoice_settings") or {}
+            if settings.get("default_payment_method") == provider_method_id:
+                # Stripe forgets a detached default itself; a compatible server may not, and
+                # an off-session charge must never reach for a card that is gone.
+                self._client.v1.customers.update(
+                    provider_customer_id,
+                    params={"invoice_settings": {"default_payment_method": ""}},
+                )
+            self._client.v1.payment_methods.detach(provider_method_id)
+        except stripe.StripeError as exc:
+            raise ProviderError(str(exc.user_message or exc)) from exc
+
     # --- inbound webhooks ----------------------------------------------------------
 
     def parse_webhook(self, *, body: bytes, signature: str | None) -> ProviderWebhook:

@@ -12,20 +12,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, lazyload
 
 from meterly.domain.schedule import BillingBoundary
 from meterly.services.accounts import activate_pending, billing_cache
 from meterly.services.billing import (
-    BATCH_SIZE,
     PlannedInvoice,
     PlannedSubscription,
     PrefetchedUsage,
     UsageKey,
     advance,
     bill_planned_invoice,
-    customer_batches,
-    due_subscriptions,
     finalize_due_drafts,
     invoices,
     plan_invoices,
@@ -33,8 +32,10 @@ from meterly.services.billing import (
     read_batch,
     successor_starts,
 )
-from meterly.services.common import Clock, FrozenClock
+from meterly.services.common import Clock, FrozenClock, clock_for
 from meterly.services.credits import coupons, wallets
+from meterly.services.runs import fanout
+from meterly.services.runs.batch_session import batch_session, invoice_transaction
 from meterly.services.spend_control import spend
 from meterly.services.subscriptions import (
     alert_terminations,
@@ -75,10 +76,13 @@ def run(
     clock: Clock,
     organization_id: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    lease_clock: Clock | None = None,
 ) -> RunReport:
     """Bill every boundary that closed by `as_of` and is not billed yet (catching up).
 
-    `as_of` is "now" for everything the run bills (a FrozenClock at that instant).
+    `as_of` is "now" for everything the run bills (a FrozenClock at that instant). The
+    billing itself is shared with the other workers running at the same time
+    (`fanout`): batches are claimed under leases timed by `lease_clock` (the wall clock).
     """
     report = RunReport()
     # Subscriptions whose `ending_at` has come end first, billed as terminations.
@@ -93,36 +97,15 @@ def run(
     with database.unit_of_work() as session:
         end_trials(session, organization_id=organization_id, clock=FrozenClock(as_of))
         alert_terminations(session, organization_id=organization_id, clock=FrozenClock(as_of))
-    # Active subscriptions, and terminations still to bill (a downgrade ends its predecessor
-    # at the boundary), a customer's together: one invoice per customer per boundary.
-    with database.unit_of_work() as session:
-        due = due_subscriptions(session, organization_id)
-    report.subscriptions_seen = len(due)
-    done = 0
-    for ids in customer_batches(due, BATCH_SIZE):
-        batch = read_batch(database, ids, as_of=as_of)
-        # Organization settings, taxes, webhook endpoints: read once for the batch.
-        with billing_cache.active(batch.cache):
-            planned_subscriptions = []
-            for planned in batch.subscriptions:
-                if planned.advance:
-                    _bill_advance_charges(database, planned.sub_id, as_of=as_of, report=report)
-                if planned.boundaries is None:  # not read ahead: read alone, or report why
-                    replanned = _plan_alone(database, planned.sub_id, as_of=as_of, report=report)
-                    if replanned is None:
-                        continue
-                    planned = replanned
-                planned_subscriptions.append(planned)
-            _bill_invoices(
-                database,
-                plan_invoices(planned_subscriptions),
-                clock=clock,
-                report=report,
-                usage=batch.usage,
-            )
-        done += len(ids)
-        if on_progress:
-            on_progress(done, len(due))
+    _bill_shared_runs(
+        database,
+        as_of=as_of,
+        clock=clock,
+        organization_id=organization_id,
+        report=report,
+        on_progress=on_progress,
+        lease_clock=lease_clock or clock_for(None),
+    )
     report.finalized_drafts = finalize_due_drafts(database, as_of=as_of, clock=clock)
     _housekeeping(database, as_of=as_of, organization_id=organization_id, report=report)
 
@@ -131,6 +114,79 @@ def run(
     report.alerts_triggered = checks.alerts_triggered
     report.errors.extend(checks.errors)
     return report
+
+
+def _bill_shared_runs(
+    database: Database,
+    *,
+    as_of: datetime,
+    clock: Clock,
+    organization_id: str | None,
+    report: RunReport,
+    on_progress: Callable[[int, int], None] | None,
+    lease_clock: Clock,
+) -> None:
+    """Active subscriptions, and terminations still to bill (a downgrade ends its
+    predecessor at the boundary), a customer's together: one invoice per customer per
+    boundary. Batches of the scope's open run first (another worker's, or one a dead worker
+    left), then, if that run was as of an earlier instant, a run of our own."""
+    scope = organization_id or "*"
+    holder = fanout.holder_name()
+    while True:
+        shared = fanout.open_or_join(
+            database,
+            scope=scope,
+            organization_id=organization_id,
+            as_of=as_of,
+            now=lease_clock.now(),
+        )
+        if shared is None:
+            return
+        for lease in fanout.claims(database, shared, holder=holder, lease_clock=lease_clock):
+            if _bill_batch(database, lease, as_of=shared.as_of, clock=clock, report=report):
+                lease.finish()
+            report.subscriptions_seen += len(lease.batch.subscription_ids)
+            if on_progress:
+                on_progress(report.subscriptions_seen, shared.subscriptions)
+        closed = fanout.close_if_done(database, shared, lease_clock=lease_clock)
+        if shared.as_of >= as_of:
+            return  # that run bills everything ours would
+        if not closed:
+            fanout.wait_for_others()
+
+
+def _bill_batch(
+    database: Database,
+    lease: fanout.Lease,
+    *,
+    as_of: datetime,
+    clock: Clock,
+    report: RunReport,
+) -> bool:
+    """Bill one claimed batch; False when its lease was lost to another worker midway."""
+    batch = read_batch(database, lease.batch.subscription_ids, as_of=as_of)
+    if not lease.renew():  # the read-ahead outlived the lease: the batch is someone else's
+        return False
+    # Organization settings, taxes, webhook endpoints: read once for the batch.
+    with billing_cache.active(batch.cache):
+        planned_subscriptions = []
+        for planned in batch.subscriptions:
+            if planned.advance:
+                _bill_advance_charges(database, planned.sub_id, as_of=as_of, report=report)
+            if planned.boundaries is None:  # not read ahead: read alone, or report why
+                replanned = _plan_alone(database, planned.sub_id, as_of=as_of, report=report)
+                if replanned is None:
+                    continue
+                planned = replanned
+            planned_subscriptions.append(planned)
+        return _bill_invoices(
+            database,
+            plan_invoices(planned_subscriptions),
+            clock=clock,
+            report=report,
+            usage=batch.usage,
+            lease=lease,
+        )
 
 
 def _housekeeping(
@@ -170,23 +226,50 @@ def _bill_invoices(
     clock: Clock,
     report: RunReport,
     usage: Mapping[UsageKey, PrefetchedUsage] | None = None,
-) -> None:
+    lease: fanout.Lease | None = None,
+) -> bool:
     """Bill each planned invoice (a customer's parts at one instant) in its own unit of work.
 
     A subscription whose invoice failed is left out of its later invoices: its boundaries
     are billed in order or not at all (the next run starts again from the failed one).
+    The lease is renewed every RENEW_EVERY invoices; False when it was lost.
     """
+    with batch_session(database) as session:
+        return _bill_in_session(
+            session, planned_invoices, clock=clock, report=report, usage=usage, lease=lease
+        )
+
+
+def _bill_in_session(
+    session: Session,
+    planned_invoices: Sequence[PlannedInvoice],
+    *,
+    clock: Clock,
+    report: RunReport,
+    usage: Mapping[UsageKey, PrefetchedUsage] | None,
+    lease: fanout.Lease | None,
+) -> bool:
     failed: set[str] = set()
-    for planned in planned_invoices:
+    for count, planned in enumerate(planned_invoices, start=1):
+        if lease is not None and count % fanout.RENEW_EVERY == 0 and not lease.renew():
+            return False
         if failed:
             kept = tuple(part for part in planned.parts if part.sub_id not in failed)
             if not kept:
                 continue
             planned = replace(planned, parts=kept)
         try:
-            with database.unit_of_work() as session:
-                first = session.get(Subscription, planned.parts[0].sub_id)
-                assert first is not None
+            with invoice_transaction(session):
+                # The invoice's subscriptions in one read; their plan (kept from the
+                # batch's earlier invoices) comes from the session, not a join each time.
+                subs = list(
+                    session.scalars(
+                        select(Subscription)
+                        .where(Subscription.id.in_(planned.sub_ids))
+                        .options(lazyload(Subscription.plan))
+                    )
+                )
+                first = next(s for s in subs if s.id == planned.parts[0].sub_id)
                 # Referenced for the whole unit of work: read once, not once per use.
                 org = billing_cache.organization(session, first.organization_id)  # noqa: F841
                 invoice = bill_planned_invoice(session, planned=planned, clock=clock, usage=usage)
@@ -207,6 +290,7 @@ def _bill_invoices(
             for sub_id in planned.sub_ids:
                 report.errors.append((sub_id, _cause(exc, planned)))
             failed.update(planned.sub_ids)
+    return True
 
 
 # The unique key that makes billing a boundary exactly-once (InvoiceSubscription).

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 
 from meterly.store.engine import json_dumps
+from meterly.store.event_stores.config import for_source
 from meterly.store.tables import events
 
 _IDEMPOTENCY_KEY = ["organization_id", "transaction_id", "external_subscription_id"]
@@ -43,6 +44,9 @@ def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[tuple[st
     """
     if not rows:
         return set()
+    store = for_source(conn)  # METERLY_EVENTS_URL: events live in ClickHouse
+    if store is not None:
+        return store.insert_new(rows)
     result = conn.execute(_insert_statement(conn.dialect.name), list(rows))
     return {(r[0], r[1]) for r in result}
 
@@ -99,6 +103,9 @@ def append_ignoring_duplicates(conn: Connection, rows: Sequence[dict[str, Any]])
     """
     if not rows:
         return 0
+    store = for_source(conn)
+    if store is not None:
+        return len(store.insert_new(rows))
     driver = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
         return _append_postgres(conn, driver, rows)
@@ -197,6 +204,9 @@ def existing_keys(
 ) -> set[tuple[str, str]]:
     if not keys:
         return set()
+    store = for_source(conn)
+    if store is not None:
+        return store.existing_keys(organization_id, keys)
     query = select(events.c.transaction_id, events.c.external_subscription_id).where(
         events.c.organization_id == organization_id,
         tuple_(events.c.transaction_id, events.c.external_subscription_id).in_(list(keys)),
@@ -206,7 +216,10 @@ def existing_keys(
 
 def find_by_transaction_id(
     conn: Connection, organization_id: str, transaction_id: str
-) -> RowMapping | None:
+) -> RowMapping | dict[str, Any] | None:
+    store = for_source(conn)
+    if store is not None:
+        return store.find_by_transaction_id(organization_id, transaction_id)
     query = (
         select(events)
         .where(
@@ -227,7 +240,18 @@ def list_page(
     external_subscription_id: str | None = None,
     timestamp_from: datetime | None = None,
     timestamp_to: datetime | None = None,
-) -> tuple[list[RowMapping], int]:
+) -> tuple[list[RowMapping], int] | tuple[list[dict[str, Any]], int]:
+    store = for_source(conn)
+    if store is not None:
+        return store.list_page(
+            organization_id=organization_id,
+            page=page,
+            per_page=per_page,
+            code=code,
+            external_subscription_id=external_subscription_id,
+            timestamp_from=timestamp_from,
+            timestamp_to=timestamp_to,
+        )
     where = [events.c.organization_id == organization_id]
     if code:
         where.append(events.c.code == code)
@@ -258,6 +282,15 @@ def events_in_window(
     window_to: datetime,
 ) -> list[RowMapping]:
     """The events of some metric codes of one subscription in a window, in time order."""
+    store = for_source(conn)
+    if store is not None:
+        return store.events_in_window(  # type: ignore[return-value]
+            organization_id=organization_id,
+            external_subscription_id=external_subscription_id,
+            codes=codes,
+            window_from=window_from,
+            window_to=window_to,
+        )
     query = (
         select(
             events.c.transaction_id,

@@ -10,11 +10,18 @@ whatever module a caller imported first; every name is re-exported here.
 from meterly.store.tables.activity import ActivityLog, ApiLog
 from meterly.store.tables.base import NOT_DELETED, UUID, Base, Json, _live_unique, metadata
 from meterly.store.tables.billing_entities import BillingEntity
+from meterly.store.tables.billing_runs import BillingRun, BillingRunBatch
 from meterly.store.tables.catalog import BillableMetricRow, Charge, ChargeFilter, Plan, Tax
 from meterly.store.tables.coupons import AddOnRow, AppliedCouponRow, CouponCredit, CouponRow
 from meterly.store.tables.credit_notes import CreditNote, CreditNoteItem
 from meterly.store.tables.customers import Customer, Subscription
 from meterly.store.tables.documents import CustomerInvoiceCustomSection, InvoiceCustomSection
+from meterly.store.tables.dunning import (
+    CustomerDunning,
+    DunningCampaign,
+    PaymentRequest,
+    PaymentRequestInvoice,
+)
 from meterly.store.tables.entitlements import (
     Feature,
     FeaturePrivilege,
@@ -57,6 +64,8 @@ __all__ = [
     "Base",
     "BillableMetricRow",
     "BillingEntity",
+    "BillingRun",
+    "BillingRunBatch",
     "Charge",
     "ChargeAttempt",
     "ChargeFilter",
@@ -65,8 +74,10 @@ __all__ = [
     "CreditNote",
     "CreditNoteItem",
     "Customer",
+    "CustomerDunning",
     "CustomerInvoiceCustomSection",
     "DocumentSequence",
+    "DunningCampaign",
     "Email",
     "Feature",
     "FeaturePrivilege",
@@ -85,6 +96,8 @@ __all__ = [
     "Payment",
     "PaymentProviderConnection",
     "PaymentReceipt",
+    "PaymentRequest",
+    "PaymentRequestInvoice",
     "Plan",
     "PlanEntitlement",
     "ProviderCustomer",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from meterly.store.tables.base import UUID, Base, Json
@@ -26,5 +26,10 @@ class BillingEntity(Base):
     # Legal name and number, tax id, e-mail, address, logo, invoice footer, locale: shown on
     # the documents of the invoices it issues (the organization's profile fields).
     profile: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    # Billing settings of the entity's customers; None takes the organization's value.
+    net_payment_term: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    invoice_grace_period: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    einvoicing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -11,6 +11,9 @@ from sqlalchemy import Connection
 
 from meterly.domain.aggregation import AggregationResult
 from meterly.domain.usage import BillableMetric
+from meterly.store.event_stores import usage as clickhouse_usage
+from meterly.store.event_stores.clickhouse import ClickHouseEvents
+from meterly.store.event_stores.config import for_source
 from meterly.store.tables import events
 from meterly.store.usage_queries.aggregates import aggregate_values
 from meterly.store.usage_queries.conditions import _scope
@@ -20,10 +23,13 @@ from meterly.store.usage_queries.results import _result
 from meterly.store.usage_queries.rows import _fetch_rows
 
 GroupKey = tuple[str | None, ...]
+# Where events are read: a main-database connection, or the ClickHouse store. With
+# `METERLY_EVENTS_URL` set, a connection is routed to the configured store (`for_source`).
+EventSource = Connection | ClickHouseEvents
 
 
 def aggregate_subscription_usage(
-    conn: Connection,
+    conn: EventSource,
     *,
     organization_id: str,
     external_subscription_id: str,
@@ -32,6 +38,15 @@ def aggregate_subscription_usage(
     """Aggregate many metrics/filters/groups of one subscription (see `aggregate_values`)."""
     if not requests:
         return []
+    store = for_source(conn)
+    if store is not None:
+        return clickhouse_usage.aggregate_subscription_usage(
+            store,
+            organization_id=organization_id,
+            external_subscription_id=external_subscription_id,
+            requests=requests,
+        )
+    assert isinstance(conn, Connection)
     values = aggregate_values(
         conn,
         organization_id=organization_id,
@@ -43,7 +58,7 @@ def aggregate_subscription_usage(
 
 
 def aggregate_usage(
-    conn: Connection,
+    conn: EventSource,
     *,
     organization_id: str,
     external_subscription_id: str,
@@ -80,7 +95,7 @@ def aggregate_usage(
 
 
 def usage_groups(
-    conn: Connection,
+    conn: EventSource,
     *,
     organization_id: str,
     external_subscription_id: str,
@@ -88,6 +103,16 @@ def usage_groups(
     group_keys: Sequence[str],
 ) -> list[GroupKey]:
     """The distinct texts of `group_keys` among the request's events (None when missing)."""
+    store = for_source(conn)
+    if store is not None:
+        return clickhouse_usage.usage_groups(
+            store,
+            organization_id=organization_id,
+            external_subscription_id=external_subscription_id,
+            request=request,
+            group_keys=group_keys,
+        )
+    assert isinstance(conn, Connection)
     props = _Properties(events, conn.dialect.name)
     texts = [props.text(key).label(f"g{n}") for n, key in enumerate(group_keys)]
     statement = (
@@ -99,7 +124,7 @@ def usage_groups(
 
 
 def aggregate_grouped_usage(
-    conn: Connection,
+    conn: EventSource,
     *,
     organization_id: str,
     external_subscription_id: str,

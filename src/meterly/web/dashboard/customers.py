@@ -53,6 +53,7 @@ def customers(request: Request) -> Response:
             q=q,
             page=page,
             pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
+            message=request.query_params.get("message"),  # what a form just did (form_kit)
         )
 
 
@@ -117,4 +118,5 @@ def customer(external_id: str, request: Request) -> Response:
             invoices=invoices,
             wallets=portal.wallet_balances(session, row),
             portal_link=portal_link,
+            message=request.query_params.get("message"),  # what a form just did (form_kit)
         )

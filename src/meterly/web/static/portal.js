@@ -1,31 +1,32 @@
-/* Customer portal: daily usage charts, and figures refreshed by polling usage.json. */
+/* Customer portal: daily usage charts, and figures refreshed by polling usage.json.
+   The server formats every figure in the customer's language (`texts`, by element id),
+   so a refreshed figure reads exactly as the first render did. */
 (function () {
   "use strict";
   var root = document.getElementById("portal");
   if (!root) { return; }
   var charts = {};
 
-  function money(cents, code, exponent) {
-    var value = Number(cents) / Math.pow(10, exponent);
-    return value.toLocaleString("en-US", { minimumFractionDigits: exponent, maximumFractionDigits: exponent }) + " " + code;
+  var texts = {};
+  var labels = {
+    thisPeriod: root.dataset.labelThisPeriod || "This period",
+    previousPeriod: root.dataset.labelPreviousPeriod || "Previous period",
+    dayOfPeriod: root.dataset.labelDayOfPeriod || "day of period"
+  };
+  function setText(el, id) {
+    if (texts[id] !== undefined && el.textContent !== texts[id]) { el.textContent = texts[id]; }
   }
-  function units(text) {
-    if (text === null || text === undefined) { return "—"; }
-    return Number(text).toLocaleString("en-US", { maximumFractionDigits: 6 });
-  }
-  function setMoney(id, cents, code, exponent) {
+  function setMoney(id, cents) {
     var el = document.getElementById(id);
     if (!el || cents === undefined) { return; }
-    if (el.dataset.cents !== String(cents)) {
-      el.dataset.cents = String(cents);
-      el.textContent = money(cents, code, exponent);
-    }
+    el.dataset.cents = String(cents);
+    setText(el, id);
   }
   function setUnits(id, value) {
     var el = document.getElementById(id);
     if (!el || value === undefined) { return; }
     el.dataset.units = String(value);
-    el.textContent = units(value);
+    setText(el, id);
   }
 
   function drawCharts(subscriptions) {
@@ -50,15 +51,15 @@
           data: {
             labels: labels,
             datasets: [
-              { label: "This period", data: current, backgroundColor: "rgba(59,91,219,0.75)" }
+              { label: labels.thisPeriod, data: current, backgroundColor: "rgba(59,91,219,0.75)" }
             ].concat(previous ? [
-              { label: "Previous period", data: previous, type: "line", borderColor: "rgba(134,142,150,0.9)", backgroundColor: "rgba(134,142,150,0.2)", pointRadius: 0, tension: 0 }
+              { label: labels.previousPeriod, data: previous, type: "line", borderColor: "rgba(134,142,150,0.9)", backgroundColor: "rgba(134,142,150,0.2)", pointRadius: 0, tension: 0 }
             ] : [])
           },
           options: {
             animation: false, responsive: true, maintainAspectRatio: false,
             plugins: { legend: { position: "bottom" }, tooltip: { callbacks: { title: function (items) { return d.days[items[0].dataIndex] || ("day " + items[0].label); } } } },
-            scales: { x: { title: { display: true, text: "day of period" } }, y: { beginAtZero: true } }
+            scales: { x: { title: { display: true, text: labels.dayOfPeriod } }, y: { beginAtZero: true } }
           }
         });
       });
@@ -67,23 +68,24 @@
 
   function apply(subscriptions) {
     subscriptions.forEach(function (s, i) {
-      var u = s.usage, code = u.currency, exp = s.exponent;
-      setMoney("sub-" + i + "-amount", u.amount_cents, code, exp);
-      setMoney("sub-" + i + "-total", u.total_amount_cents, code, exp);
-      setMoney("sub-" + i + "-projected", u.projected_amount_cents, code, exp);
-      setMoney("sub-" + i + "-projected-bill", s.plan_amount_cents + u.projected_amount_cents, code, exp);
+      var u = s.usage;
+      texts = s.texts || {};
+      setMoney("sub-" + i + "-amount", u.amount_cents);
+      setMoney("sub-" + i + "-total", u.total_amount_cents);
+      setMoney("sub-" + i + "-projected", u.projected_amount_cents);
+      setMoney("sub-" + i + "-projected-bill", s.plan_amount_cents + u.projected_amount_cents);
       u.charges_usage.forEach(function (c, j) {
         var p = "sub-" + i + "-charge-" + j;
         setUnits(p + "-units", c.units);
-        setMoney(p + "-amount", c.amount_cents, code, exp);
+        setMoney(p + "-amount", c.amount_cents);
         setUnits(p + "-projected-units", c.projected_units);
-        setMoney(p + "-projected-amount", c.projected_amount_cents, code, exp);
+        setMoney(p + "-projected-amount", c.projected_amount_cents);
         (c.filters || []).forEach(function (f, k) {
           var q = p + "-filter-" + k;
           setUnits(q + "-units", f.units);
-          setMoney(q + "-amount", f.amount_cents, code, exp);
+          setMoney(q + "-amount", f.amount_cents);
           setUnits(q + "-projected-units", f.projected_units);
-          setMoney(q + "-projected-amount", f.projected_amount_cents, code, exp);
+          setMoney(q + "-projected-amount", f.projected_amount_cents);
         });
       });
     });

@@ -11,9 +11,9 @@ EN 16931 (the European e-invoice semantic model) checks its totals exactly:
   BT-112 = BT-109 + BT-110, BT-113 the prepaid amount (credit notes and wallet credits
   already paid), BT-115 = BT-112 - BT-113, the invoice's total due.
 
-Figures are integers of the currency's minor unit until they are written.
-This reads the store directly behind `read_invoice`; the documents model of issue 16
-point 1 can replace it without touching the XML writers.
+Figures are integers of the currency's minor unit until they are written. The seller
+and buyer are the document's snapshot (as at issue time, the customer's billing entity as
+seller), as on the PDF.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from meterly.domain.money import currency
-from meterly.store.tables import Customer, Fee, Invoice, Organization
+from meterly.services.invoicing import snapshot
+from meterly.store.tables import Fee, Invoice
 from meterly.store.tables_credit_notes import CreditNote
 
 # UN/ECE rec 20: "one" (C62) for a unit of usage, a subscription period, an add-on.
@@ -151,14 +152,24 @@ def _line_name(item: dict[str, Any], fee_type: str) -> str:
     return str(item.get("invoice_display_name") or item.get("name") or item.get("code") or fee_type)
 
 
+def parties(
+    session: Session, stored: dict[str, Any] | None, organization_id: str, customer_id: str
+) -> tuple[Party, Party]:
+    """Seller and buyer as the document's snapshot froze them (drafts: as they are now)."""
+    frozen = stored or snapshot.take(
+        session, organization_id=organization_id, customer_id=customer_id
+    )
+    seller_block = dict(frozen.get("seller") or {})
+    buyer_block = dict(frozen.get("buyer") or {})
+    seller = party(seller_block.get("name"), seller_block, "FR")
+    buyer_name = buyer_block.get("name") or buyer_block.get("external_id")
+    return seller, party(buyer_name, buyer_block, seller.country)
+
+
 def read_invoice(session: Session, invoice: Invoice) -> EInvoice:
     """The e-invoice of an issued invoice (its fees, taxes, credits, seller and buyer)."""
-    org = session.get(Organization, invoice.organization_id)
-    customer = session.get(Customer, invoice.customer_id)
-    assert org is not None and customer is not None
-    seller = party(org.name, dict(org.profile or {}), "FR")
-    buyer = party(
-        customer.name or customer.external_id, dict(customer.profile or {}), seller.country
+    seller, buyer = parties(
+        session, invoice.document_snapshot, invoice.organization_id, invoice.customer_id
     )
     lines: list[Line] = []
     for fee in sorted(invoice.fees, key=lambda f: (f.position, f.created_at, f.id)):
@@ -242,13 +253,7 @@ def read_credit_note(session: Session, note: CreditNote) -> EInvoice:
     """The e-invoice of a credit note: its items as lines, crediting its invoice."""
     invoice = session.get(Invoice, note.invoice_id)
     assert invoice is not None
-    org = session.get(Organization, note.organization_id)
-    customer = session.get(Customer, note.customer_id)
-    assert org is not None and customer is not None
-    seller = party(org.name, dict(org.profile or {}), "FR")
-    buyer = party(
-        customer.name or customer.external_id, dict(customer.profile or {}), seller.country
-    )
+    seller, buyer = parties(session, note.document_snapshot, note.organization_id, note.customer_id)
     lines: list[Line] = []
     for item in sorted(note.items, key=lambda i: (i.position, i.created_at, i.id)):
         fee = session.get(Fee, item.fee_id)

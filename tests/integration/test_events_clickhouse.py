@@ -1,0 +1,286 @@
+"""The ClickHouse event store's contract, on chdb (the engine in process).
+
+What every event store promises: an acknowledged event is counted once (a duplicate is
+refused with the keys that were new, an all-or-nothing batch holding one stores nothing,
+and a duplicate that slipped in through a race never changes a figure), decimals stay
+exact, the events API reads back what was sent, the cluster DDL has the replicated and
+distributed shape, and `events migrate` moves a main database's events resumably and
+verifies them. The aggregations themselves are held to the domain's reference by the
+property tests (test_usage_queries_property, parametrized over chdb too).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from meterly.domain.usage import AggregationType, BillableMetric
+from meterly.services.metering.event_writer import EventWriter, WriteResult, _Submission
+from meterly.store import event_stores
+from meterly.store.engine import create_engine
+from meterly.store.event_stores import ClickHouseEvents, schema_statements
+from meterly.store.event_stores.migration import migrate, source_totals, verify
+from meterly.store.repositories import events as event_repository
+from meterly.store.schema import upgrade
+from meterly.store.tables import events
+from meterly.store.uow import Database
+from meterly.store.usage_queries import UsageRequest, aggregate_subscription_usage
+
+pytestmark = pytest.mark.chdb
+
+ORG = "org-ch"
+MARCH = datetime(2024, 3, 1, tzinfo=UTC)
+END = datetime(2024, 3, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def row(tx: str, sub: str = "sub-1", **extra: Any) -> dict[str, Any]:
+    return {
+        "organization_id": ORG,
+        "transaction_id": tx,
+        "external_subscription_id": sub,
+        "code": "storage",
+        "timestamp": MARCH + timedelta(days=2),
+        "properties": {"gb": "1.5"},
+        "precise_total_amount_cents": None,
+        "lago_id": str(uuid.uuid4()),
+        "created_at": MARCH + timedelta(days=20),
+        **extra,
+    }
+
+
+def usage(store: ClickHouseEvents, kind: AggregationType, sub: str = "sub-1") -> Any:
+    metric = BillableMetric(code="storage", aggregation_type=kind, field_name="gb")
+    request = UsageRequest(metric=metric, window_from=MARCH, window_to=END)
+    (result,) = aggregate_subscription_usage(
+        store, organization_id=ORG, external_subscription_id=sub, requests=[request]
+    )
+    return result
+
+
+# --- exactly once ------------------------------------------------------------------------
+
+
+def test_a_duplicate_is_refused_and_an_all_or_nothing_batch_holding_one_stores_nothing(
+    chdb_events: ClickHouseEvents,
+) -> None:
+    assert chdb_events.insert_new([row("a"), row("b")]) == {("a", "sub-1"), ("b", "sub-1")}
+    # "c" is new but "a" is not: the batch is refused whole, "c" is not stored.
+    assert chdb_events.insert_new([row("a"), row("c")]) == {("c", "sub-1")}
+    assert chdb_events.existing_keys(ORG, [("c", "sub-1")]) == set()
+    # The same transaction id on another subscription is another event (Lago's key).
+    assert chdb_events.insert_new([row("a", sub="sub-2")]) == {("a", "sub-2")}
+    # Not all or nothing: the new rows are stored, the old ones ignored.
+    assert chdb_events.insert_new([row("a"), row("c")], all_or_nothing=False) == {("c", "sub-1")}
+    # a, b, c on sub-1: 3 events of 1.5 GB.
+    assert usage(chdb_events, AggregationType.COUNT).events_count == 3
+    assert usage(chdb_events, AggregationType.SUM).units == Decimal("4.5")
+
+
+def test_one_group_of_requests_is_checked_and_stored_together(
+    chdb_events: ClickHouseEvents,
+) -> None:
+    chdb_events.insert_new([row("old")])
+    answers = chdb_events.append_groups(
+        [
+            ([row("n1"), row("n2")], True),
+            ([row("n3"), row("old")], True),  # refused whole
+            ([row("n1"), row("n4")], False),  # n1 taken by the first request of the group
+        ]
+    )
+    assert answers == [{("n1", "sub-1"), ("n2", "sub-1")}, {("n3", "sub-1")}, {("n4", "sub-1")}]
+    stored = chdb_events.existing_keys(ORG, [(t, "sub-1") for t in ["old", "n1", "n2", "n3", "n4"]])
+    assert {t for t, _ in stored} == {"old", "n1", "n2", "n4"}
+
+
+def test_a_duplicate_that_raced_past_the_check_never_counts_twice(
+    chdb_events: ClickHouseEvents,
+) -> None:
+    """Two API processes on a server may both insert one new event: FINAL keeps one."""
+    first = row("raced", properties={"gb": "2"})
+    chdb_events.insert_rows([first])
+    chdb_events.insert_rows([{**first, "lago_id": str(uuid.uuid4())}])  # the second process
+    assert usage(chdb_events, AggregationType.COUNT).events_count == 1
+    assert usage(chdb_events, AggregationType.SUM).units == Decimal(2)
+    _, total = chdb_events.list_page(organization_id=ORG, page=1, per_page=10)
+    assert total == 1
+
+
+def test_the_event_writer_acknowledges_after_the_insert(chdb_events: ClickHouseEvents) -> None:
+    event_stores.configure(chdb_events.url)
+    try:
+        group = [
+            _Submission(rows=[row("w1"), row("w2")], all_or_nothing=True),
+            _Submission(rows=[row("w1", sub="sub-x"), row("w1")], all_or_nothing=True),
+        ]
+        # The writer needs no main database when events live in ClickHouse.
+        EventWriter(Database(create_engine("sqlite://")))._commit(group)
+        first, second = (s.done.result() for s in group)
+    finally:
+        event_stores.configure(None)
+    assert first == WriteResult({("w1", "sub-1"), ("w2", "sub-1")}, committed=True)
+    # Its w1 on sub-1 was stored by the first request: refused whole, sub-x not stored.
+    assert second == WriteResult({("w1", "sub-x")}, committed=False)
+    assert chdb_events.existing_keys(ORG, [("w1", "sub-x")]) == set()
+
+
+# --- exact values, and the events API ------------------------------------------------------
+
+
+def test_decimals_stay_exact(chdb_events: ClickHouseEvents) -> None:
+    values = ["0.1", "0.2", "100000000000000000000.000001", "-0.3"]
+    chdb_events.insert_rows(
+        [row(f"d{i}", properties={"gb": v}) for i, v in enumerate(values)]
+        + [row("float", properties={"gb": 0.1})]  # a JSON float reads as Decimal("0.1")
+    )
+    # 0.1 + 0.2 + 100000000000000000000.000001 - 0.3 + 0.1 = 100000000000000000000.100001
+    assert usage(chdb_events, AggregationType.SUM).units == Decimal("100000000000000000000.100001")
+    assert usage(chdb_events, AggregationType.MAX).units == Decimal("100000000000000000000.000001")
+
+
+def test_the_events_api_reads_back_what_was_sent(chdb_events: ClickHouseEvents) -> None:
+    sent = row(
+        "api-1",
+        properties={"gb": 3, "region": "eu", "note": None, "nested": {"a": [1, 2]}},
+        precise_total_amount_cents=Decimal("12.345"),
+        timestamp=datetime(2024, 3, 5, 6, 7, 8, 123456, tzinfo=UTC),
+    )
+    chdb_events.insert_new([sent, row("api-2")])
+    found = chdb_events.find_by_transaction_id(ORG, "api-1")
+    assert found is not None
+    assert found["properties"] == sent["properties"]
+    assert found["precise_total_amount_cents"] == Decimal("12.345")
+    assert found["timestamp"] == sent["timestamp"]
+    assert found["lago_id"] == sent["lago_id"]
+    page, total = chdb_events.list_page(organization_id=ORG, page=1, per_page=1)
+    # Newest timestamp first: api-1 (March 5) before api-2 (March 3).
+    assert total == 2 and [e["transaction_id"] for e in page] == ["api-1"]
+    assert chdb_events.find_by_transaction_id(ORG, "missing") is None
+
+
+def test_a_quote_in_a_value_cannot_end_the_literal(chdb_events: ClickHouseEvents) -> None:
+    tricky = "x' OR '1'='1\\"
+    chdb_events.insert_new([row(tricky, properties={"gb": "1", tricky: tricky})])
+    assert chdb_events.existing_keys(ORG, [(tricky, "sub-1")]) == {(tricky, "sub-1")}
+    assert chdb_events.existing_keys(ORG, [("x", "sub-1")]) == set()
+
+
+# --- cluster DDL ---------------------------------------------------------------------------
+
+
+def test_the_cluster_schema_is_replicated_shards_behind_a_distributed_table() -> None:
+    database, local, distributed = schema_statements("meterly", "prod")
+    assert database == "CREATE DATABASE IF NOT EXISTS meterly ON CLUSTER prod"
+    assert local.startswith("CREATE TABLE IF NOT EXISTS meterly.events_local ON CLUSTER prod (")
+    assert (
+        "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/meterly/events_local',"
+        " '{replica}')" in local
+    )
+    assert "PARTITION BY toYYYYMM(timestamp)" in local
+    assert (
+        "ORDER BY (organization_id, external_subscription_id, code, timestamp, transaction_id)"
+        in local
+    )
+    assert "precise_total_amount_cents Nullable(Decimal(76, 30))" in local
+    assert "Float" not in local
+    assert distributed == (
+        "CREATE TABLE IF NOT EXISTS meterly.events ON CLUSTER prod AS meterly.events_local\n"
+        "ENGINE = Distributed(prod, meterly, events_local,"
+        " cityHash64(organization_id, external_subscription_id))"
+    )
+    single = schema_statements("meterly")
+    assert len(single) == 2 and "ENGINE = ReplacingMergeTree\n" in single[1]
+    with pytest.raises(ValueError):
+        schema_statements("meterly; DROP TABLE x")
+
+
+# --- migrating a main database's events ----------------------------------------------------
+
+
+@pytest.fixture
+def main_events(tmp_path: Path) -> Iterator[Database]:
+    database = Database(create_engine(f"sqlite:///{tmp_path / 'main.db'}"))
+    upgrade(database.engine)
+    rows = [
+        row(f"m{i}", sub=f"sub-{i % 3}", precise_total_amount_cents=Decimal(i)) for i in range(30)
+    ]
+    with database.engine.begin() as conn:
+        conn.execute(events.insert(), rows)
+    yield database
+    database.engine.dispose()
+
+
+def test_migrate_copies_what_is_missing_and_verifies(
+    chdb_events: ClickHouseEvents, main_events: Database
+) -> None:
+    with main_events.engine.connect() as conn:
+        # A run stopped half-way: sub-0 fully there, sub-1 in part, sub-2 not at all.
+        first = list(conn.execute(select(events).order_by(events.c.transaction_id)).mappings())
+        sub0 = [dict(r) for r in first if r["external_subscription_id"] == "sub-0"]
+        sub1 = [dict(r) for r in first if r["external_subscription_id"] == "sub-1"]
+        chdb_events.insert_rows(sub0 + sub1[:4])
+        assert len(verify(conn, chdb_events)) == 2
+        progress: list[tuple[int, int]] = []
+        subscriptions, copied = migrate(
+            conn, chdb_events, on_progress=lambda d, t: progress.append((d, t))
+        )
+        # sub-1 lacks 10 - 4 = 6 events, sub-2 all of its 10.
+        assert (subscriptions, copied) == (2, 16)
+        assert progress[-1] == (30, 30)
+        assert verify(conn, chdb_events) == []
+        # Per subscription: 10 events each; sub-0 sums 0+3+...+27 = 135.
+        assert chdb_events.totals_by_subscription()[(ORG, "sub-0")] == (10, Decimal(135))
+        assert source_totals(conn)[(ORG, "sub-0")] == (10, Decimal(135))
+        assert migrate(conn, chdb_events) == (0, 0)  # resumed: nothing left to copy
+
+
+def test_reads_route_to_the_configured_store(
+    chdb_events: ClickHouseEvents, main_events: Database
+) -> None:
+    """With METERLY_EVENTS_URL set, a main-database connection reads ClickHouse's events."""
+    chdb_events.insert_new([row("only-in-clickhouse", sub="sub-9")])
+    event_stores.configure(chdb_events.url)
+    try:
+        with main_events.engine.connect() as conn:
+            found = event_repository.find_by_transaction_id(conn, ORG, "only-in-clickhouse")
+            counted = conn.execute(select(func.count()).select_from(events)).scalar_one()
+    finally:
+        event_stores.configure(None)
+    assert found is not None and found["external_subscription_id"] == "sub-9"
+    assert counted == 30  # the main database's own table is untouched
+
+
+def test_the_migrate_command_copies_and_verifies(
+    chdb_events: ClickHouseEvents, main_events: Database
+) -> None:
+    from typer.testing import CliRunner
+
+    from meterly.cli.main import app
+
+    url = str(main_events.engine.url)
+    result = CliRunner().invoke(
+        app, ["events", "migrate", "--to", chdb_events.url, "--database-url", url]
+    )
+    assert result.exit_code == 0, result.output
+    # 30 events over sub-0, sub-1, sub-2, all new to ClickHouse.
+    assert "copied 30 events of 3 subscriptions" in result.output
+    assert "verified" in result.output
+    again = CliRunner().invoke(
+        app, ["events", "migrate", "--to", chdb_events.url, "--database-url", url]
+    )
+    assert again.exit_code == 0 and "copied 0 events of 0 subscriptions" in again.output
+
+
+def test_a_weighted_sum_keeps_every_digit(chdb_events: ClickHouseEvents) -> None:
+    # One event of 3733572281961.001 at the window's start holds for the whole window:
+    # Σ value × seconds / window seconds = 3733572281961.001 exactly (its product with
+    # the window's microseconds has 32 digits: more than Python's default 28).
+    chdb_events.insert_rows([row("w", timestamp=MARCH, properties={"gb": "3733572281961.001"})])
+    result = usage(chdb_events, AggregationType.WEIGHTED_SUM)
+    assert result.units == Decimal("3733572281961.001")
