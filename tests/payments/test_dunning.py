@@ -17,6 +17,7 @@ from meterly.jobs import mail as mail_job
 from meterly.services.billing import invoices as invoice_service
 from meterly.services.payments import dunning, payment_requests
 from meterly.store.tables import ChargeAttempt, Customer, Invoice, PaymentRequest
+from meterly.web import install_web
 from tests.mail.conftest import SmtpServer, smtp_env, smtp_server  # noqa: F401 - fixtures
 from tests.payments.conftest import provider_customer
 from tests.payments.test_payments_stripe import TOTAL, collect, connect, invoice_for, webhooks_of
@@ -146,6 +147,20 @@ def test_declined_customer_is_dunned_twice_then_the_campaign_finishes(
     assert len(requests_of(api, "late")) == 2
     state = api.get("customers/late/dunning_campaign").json()["customer"]
     assert state["dunning_campaign_completed"] is True
+
+    # The operator sees the same on the customer's dashboard page: the campaign, 2 of 2
+    # attempts made, finished, and both requests (attempts 1 and 2, 100.00 USD each).
+    install_web(api.client.app)
+    signed = api.client.post("/dashboard/login", data={"api_key": api.key}, follow_redirects=False)
+    assert signed.status_code == 303, signed.text
+    page = api.client.get("/dashboard/customers/late").text
+    dunning_line = page.split('id="customer-dunning">')[1].split("</p>")[0]
+    assert "Standard reminders" in dunning_line and "2 of 2 attempts made" in dunning_line
+    assert "finished without payment" in dunning_line
+    rows = page.split('id="customer-payment-requests"')[1].split("</table>")[0]
+    assert rows.count("<tr>") == 3  # the header and two requests
+    # Both declined: each request's status badge says so.
+    assert rows.count(">failed</span>") == 2
 
     # Each attempt's reminder reached the customer, listing the overdue invoice.
     mail_job.deliver_due(api.database, clock=clock)

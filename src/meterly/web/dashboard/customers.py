@@ -15,6 +15,7 @@ from meterly.domain.errors import NotAllowed, NotFound
 from meterly.services.accounts import customers as customer_service
 from meterly.services.analytics import portal
 from meterly.services.billing import invoices as invoice_service
+from meterly.services.payments import dunning, payment_requests
 from meterly.store.tables import Customer, Subscription
 from meterly.web import auth
 from meterly.web.dashboard.common import (
@@ -117,6 +118,27 @@ def customer(external_id: str, request: Request) -> Response:
             subscriptions=_customer_subscriptions(session, row, request),
             invoices=invoices,
             wallets=portal.wallet_balances(session, row),
+            dunning=_dunning_status(session, row),
+            payment_requests=payment_requests.list_page(
+                session,
+                organization_id=who.organization_id,
+                page=1,
+                per_page=20,
+                external_customer_id=external_id,
+            )[0],
             portal_link=portal_link,
             message=request.query_params.get("message"),  # what a form just did (form_kit)
         )
+
+
+def _dunning_status(session: Session, row: Customer) -> dict[str, Any]:
+    """Where the customer stands in dunning: the campaign that applies and the attempts made."""
+    state = dunning.state_of(session, row.id)
+    campaign = dunning.campaign_for(session, state, row.organization_id)
+    return {
+        "campaign": campaign,
+        "excluded": state is not None and state.excluded,
+        "attempts": state.attempts if state else 0,
+        "last_attempt_at": state.last_attempt_at if state else None,
+        "finished": state is not None and state.finished,
+    }
