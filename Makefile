@@ -29,7 +29,7 @@ contracts: $(STAMP)
 	$(BIN)/lint-imports
 
 pytest: $(STAMP)
-	$(BIN)/pytest -n 2 --cov=meterly --cov-branch --cov-report= $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --cov=meterly.domain --cov-branch --cov-report= $(PYTEST_ARGS)
 	@echo "== Branch coverage of the domain =="
 	$(BIN)/coverage report --include='*/meterly/domain/*'
 

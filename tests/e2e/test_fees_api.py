@@ -142,6 +142,14 @@ def test_delete_a_fee_of_a_draft_recomputes_the_totals(api: ApiClient) -> None:
         assert invoice is not None and invoice.status == "draft"
 
 
+def test_delete_a_fee_not_yet_invoiced(api: ApiClient) -> None:
+    fee_id = standalone_fee(api)
+    res = api.delete(f"fees/{fee_id}")
+    assert res.status_code == 200, res.text
+    assert res.json()["fee"]["lago_id"] == fee_id
+    assert api.get(f"fees/{fee_id}").status_code == 404
+
+
 def test_delete_a_fee_of_a_finalized_invoice_is_405(api: ApiClient) -> None:
     invoice_id = seed(api, status="finalized")
     res = api.delete(f"fees/{fee_ids(api, invoice_id)[0]}")

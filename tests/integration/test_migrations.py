@@ -37,3 +37,48 @@ def test_events_are_vacuumed_early_on_postgresql(db_url: str) -> None:
         assert "autovacuum_vacuum_insert_scale_factor=0.01" in options
     finally:
         engine.dispose()
+
+
+def test_recent_migrations_go_down_and_up_again_over_billed_data(db_url: str) -> None:
+    """A database in use holds rows that reference the tables recent migrations rebuild
+    (SQLite rebuilds a table to add a column with a foreign key or drop one): going down
+    to 0026 and up again keeps every row and every reference (schema.migrate)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from meterly.services.common import FrozenClock
+    from meterly.services.demo import seed
+    from meterly.store.schema import downgrade
+    from meterly.store.uow import Database
+
+    engine = create_engine(db_url)
+    try:
+        upgrade(engine)
+        seed(
+            Database(engine),
+            clock=FrozenClock(datetime(2024, 3, 15, tzinfo=UTC)),
+            customers=4,
+            months=1,
+        )
+        tables = ("customers", "subscriptions", "invoices", "fees", "events")
+
+        def counts() -> dict[str, int]:
+            with engine.connect() as conn:
+                return {
+                    t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables
+                }
+
+        before = counts()
+        assert before["subscriptions"] == 4 and before["invoices"] > 0
+        downgrade(engine, "0026")
+        assert current_revision(engine) == "0026"
+        upgrade(engine)
+        assert counts() == before
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+            if engine.dialect.name == "sqlite":
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+        assert diff == []
+    finally:
+        engine.dispose()

@@ -27,7 +27,7 @@ from meterly.api.wire import iso
 from meterly.domain.errors import DomainError
 from meterly.services.accounts import authenticate, cached_organization
 from meterly.services.common import Clock
-from meterly.services.metering import EventsNotStored, EventWriter, ingest
+from meterly.services.metering import EventsNotStored, EventWriter, clock_times, ingest
 from meterly.store.uow import Database
 
 Scope = MutableMapping[str, Any]
@@ -99,9 +99,10 @@ class IngestionLane:
         now = self.clock.now()
         expressions = await self._expressions(organization_id)
         if scope["path"] == SINGLE:
+            (raw,) = await self._clock_times(organization_id, [root(body, "event")])
             row = ingest.prepare_one(
                 organization_id=organization_id,
-                raw=root(body, "event"),
+                raw=raw,
                 now=now,
                 expressions=expressions,
             )
@@ -110,9 +111,12 @@ class IngestionLane:
             return {"event": event(row)}
         if not isinstance(body, dict) or "events" not in body:
             raise BadRequest("param is missing or the value is empty or invalid: events")
+        raw_events = body["events"]
+        if isinstance(raw_events, list):
+            raw_events = await self._clock_times(organization_id, raw_events)
         rows = ingest.prepare_batch(
             organization_id=organization_id,
-            raw_events=body["events"],
+            raw_events=raw_events,
             now=now,
             expressions=expressions,
         )
@@ -142,6 +146,17 @@ class IngestionLane:
     def _authenticate(self, secret: str) -> str | None:
         with self.database.sessions() as session:
             return authenticate(session, secret)
+
+    async def _clock_times(self, organization_id: str, raws: list[Any]) -> list[Any]:
+        """Undated events of a test clock's customers happen at the clock's time."""
+        if not clock_times.needs_lookup(organization_id, raws):
+            return raws
+
+        def load() -> list[Any]:
+            with self.database.sessions() as session:
+                return clock_times.stamp(session, organization_id, raws)
+
+        return await run_in_threadpool(load)
 
     async def _expressions(self, organization_id: str) -> dict[str, tuple[str, Any]]:
         cached = ingest.EXPRESSIONS.cached(organization_id)

@@ -212,6 +212,19 @@ EVENTS_BODY = json_object(
     {"events": {"type": "array", "items": EVENT, "minItems": 1, "maxItems": 100}},
     required=("events",),
 )
+# POST /events/{transaction_id}/amend (Meterly): the event's new properties and timestamp.
+EVENT_AMENDMENT = json_object(
+    {
+        "event": {
+            "type": "object",
+            "properties": {
+                "properties": {"type": "object"},
+                "timestamp": {"type": ["integer", "number", "string"]},
+            },
+        }
+    },
+    required=("event",),
+)
 RECIPIENTS = json_object({"to": _STRINGS, "cc": _STRINGS, "bcc": _STRINGS}, optional=True)
 ENTITLEMENTS = json_object(
     {"entitlements": {"type": "object", "description": "feature code -> privilege values"}},
@@ -272,7 +285,21 @@ BILLING_ENTITY = json_object(
                     "document_number_prefix",
                 ),
                 _STRING,
-            ),
+            )
+            | {
+                "finalize_zero_amount_invoice": {"type": "boolean"},
+                "email_settings": {
+                    "type": "array",
+                    "items": {
+                        "type": "string",
+                        "enum": [
+                            "invoice.finalized",
+                            "credit_note.created",
+                            "payment_receipt.created",
+                        ],
+                    },
+                },
+            },
         }
     },
     required=("billing_entity",),

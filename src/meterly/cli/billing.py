@@ -16,7 +16,7 @@ from meterly.cli.common import DEFAULT_URL, DatabaseUrl, clock_from_env, fail, o
 from meterly.cli.output import on_terminal, say, show_table
 from meterly.config import parse_instant
 from meterly.domain.money import currency, from_minor
-from meterly.services import runs
+from meterly.services import corrections, runs
 from meterly.services.common import Clock, FrozenClock
 
 # The run's wall time includes start-up: the progress bar (rich.progress) and the webhook
@@ -39,6 +39,14 @@ def bill(
             help="Accept an --as-of later than now (finalizes periods still running).",
         ),
     ] = False,
+    corrections_only: Annotated[
+        bool,
+        typer.Option(
+            "--corrections",
+            help="Only issue the credit notes and correction invoices that corrected "
+            "events call for (the full run issues them too).",
+        ),
+    ] = False,
 ) -> None:
     """Issue every invoice whose period ended by --as-of (default: now) and is not issued yet."""
     clock = clock_from_env()
@@ -47,6 +55,15 @@ def bill(
     except ValueError:
         fail(f"--as-of {as_of!r} is not an ISO 8601 instant")
     refuse_future(instant, clock=clock, allow_future=allow_future)
+    if corrections_only:
+        with open_database(database_url) as database:
+            done = corrections.run(
+                database, clock=FrozenClock(instant), organization_id=organization
+            )
+        show_corrections(done)
+        if done.errors:
+            raise typer.Exit(1)
+        return
     with open_database(database_url) as database, _progress_bar() as advance:
         report = runs.run(
             database, as_of=instant, clock=clock, organization_id=organization, on_progress=advance
@@ -64,6 +81,8 @@ def bill(
     for code, cents in sorted(report.amount_cents_by_currency.items()):
         rows.append([f"total {code}", f"{from_minor(cents, currency(code))}"])
     show_table(["billing run", "value"], rows)
+    if report.corrections.invoices_examined or report.corrections.errors:
+        show_corrections(report.corrections)
     for sub_id, message in report.errors:
         say(f"subscription {sub_id}: {message}")
     closed = len(report.invoices)
@@ -73,6 +92,20 @@ def bill(
     )
     if report.errors:
         raise typer.Exit(1)
+
+
+def show_corrections(done: corrections.CorrectionReport) -> None:
+    rows = [
+        ["invoices corrected", str(done.invoices_examined)],
+        ["credit notes issued", ", ".join(done.credit_notes) or "-"],
+        ["correction invoices issued", ", ".join(done.invoices) or "-"],
+        ["event corrections applied", str(done.corrections_applied)],
+        ["late events billed", str(done.late_events)],
+        ["errors", str(len(done.errors))],
+    ]
+    show_table(["corrections", "value"], rows)
+    for invoice_id, message in done.errors:
+        say(f"invoice {invoice_id}: {message}")
 
 
 def refuse_future(instant: datetime, *, clock: Clock, allow_future: bool) -> None:

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reconcile": ("meterly.cli.reconcile", "reconcile"),
     "audit": ("meterly.cli.reconcile", "audit"),
     "backtest": ("meterly.cli.backtest", "backtest"),
+    "test-clock": ("meterly.cli.test_clocks", "app"),
     "demo": ("meterly.cli.demo", "demo"),
     "db": ("meterly.cli.db", "app"),
     "events": ("meterly.cli.events", "app"),

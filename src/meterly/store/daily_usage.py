@@ -92,6 +92,7 @@ def hourly_usage(
             events.c.code == code,
             events.c.timestamp >= window_from,
             events.c.timestamp <= window_to,
+            events.c.voided_at.is_(None),
         )
         .group_by(hour)
         .order_by(hour)

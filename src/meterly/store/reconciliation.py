@@ -9,6 +9,7 @@ memory is bounded by the number of groups, never by the number of events.
 
 Fates, in the order they are tested (the first that applies wins):
 
+- `voided`: voided by a correction (services/corrections); its row stays, it counts nowhere;
 - `unknown metric`: no live billable metric has the event's code;
 - `timestamp implausible`: before 2000-01-01, or more than a day after it was received;
 - `no such subscription`: no subscription of the organization has the external id;
@@ -18,7 +19,9 @@ Fates, in the order they are tested (the first that applies wins):
   was running at the timestamp (a recurring sum, unique count or weighted sum carries
   earlier events over, so they are never "before start");
 - `metric not charged by the plan`: the running subscription's plan has no charge on it;
-- `period already invoiced`: the event arrived after the finalized invoice of its period;
+- `period already invoiced`: the event arrived after the finalized invoice of its period
+  (`billed` instead once a correction run billed it, for an organization accepting late
+  events);
 - `billed`: counted by a finalized invoice (received before that invoice was finalized);
 - `pending`: none of the above: the next invoice will count it.
 """
@@ -33,10 +36,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection, RowMapping
 
+from meterly.store.event_stores.config import for_source
+from meterly.store.reconciliation_staged import staged_fate_counts
 from meterly.store.tables import (
     BillableMetricRow,
     Charge,
     Customer,
+    EventCorrection,
     Fee,
     Invoice,
     InvoiceSubscription,
@@ -55,9 +61,11 @@ AFTER_TERMINATION = "after termination"
 BEFORE_START = "before subscription start"
 NOT_CHARGED = "metric not charged by the plan"
 ALREADY_INVOICED = "period already invoiced"
+VOIDED = "voided"
 
 # Every reason an event will never be billed, in the classifier's order.
 REASONS: tuple[str, ...] = (
+    VOIDED,
     UNKNOWN_METRIC,
     IMPLAUSIBLE,
     NO_SUBSCRIPTION,
@@ -80,17 +88,19 @@ def _dialect(conn: Connection) -> str:
     return conn.dialect.name
 
 
-def _received_plus_a_day(dialect: str) -> ColumnElement[Any]:
-    e = events.c
+def _received_plus_a_day(dialect: str, source: sa.Table = events) -> ColumnElement[Any]:
+    e = source.c
     if dialect == "postgresql":
         return sa.type_coerce(e.created_at + sa.text("interval '1 day'"), AwareDateTime())
     # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" text: strftime keeps the same shape.
     return sa.func.strftime("%Y-%m-%d %H:%M:%f", e.created_at, "+1 day")
 
 
-def _field_is_number(dialect: str, field: ColumnElement[Any]) -> ColumnElement[bool]:
+def _field_is_number(
+    dialect: str, field: ColumnElement[Any], source: sa.Table = events
+) -> ColumnElement[bool]:
     """The event's value of the metric's field (a column, not a literal) is a plain number."""
-    props = events.c.properties
+    props = source.c.properties
     if dialect == "postgresql":
         text = props.op("->>", return_type=sa.Text())(field)
         return sa.and_(text.is_not(None), text.op("~")(sa.literal(_PG_PLAIN_NUMBER, sa.Text())))
@@ -98,16 +108,19 @@ def _field_is_number(dialect: str, field: ColumnElement[Any]) -> ColumnElement[b
     return sa.func.decimal_text(sa.func.json_extract(props, path)).is_not(None)
 
 
-def _day(dialect: str) -> ColumnElement[str]:
-    ts = events.c.timestamp
+def _day(dialect: str, source: sa.Table = events) -> ColumnElement[str]:
+    ts = source.c.timestamp
     if dialect == "postgresql":
         return sa.func.to_char(sa.func.timezone("UTC", ts), "YYYY-MM-DD")
     return sa.func.substr(ts, 1, 10)
 
 
-def fate_column(dialect: str) -> ColumnElement[str]:
-    """The fate of the `events` row in scope (a label from FATES), as one SQL expression."""
-    e = events.c
+def fate_column(dialect: str, source: sa.Table = events) -> ColumnElement[str]:
+    """The fate of the `events` row in scope (a label from FATES), as one SQL expression.
+
+    `source`: a table shaped as `events` holding the rows to classify (by default the
+    events table itself; a staging table of events read from ClickHouse otherwise)."""
+    e = source.c
     m = BillableMetricRow.__table__.alias("fate_metric")
     s = Subscription.__table__.alias("fate_sub")
     ch = Charge.__table__.alias("fate_charge")
@@ -121,7 +134,7 @@ def fate_column(dialect: str) -> ColumnElement[str]:
     def metric_value(column: ColumnElement[Any]) -> sa.ScalarSelect[Any]:
         # Correlated explicitly: nested inside other EXISTS, auto-correlation would not
         # reach the outer `events` row.
-        return sa.select(column).where(metric_of_event).limit(1).correlate(events).scalar_subquery()
+        return sa.select(column).where(metric_of_event).limit(1).correlate(source).scalar_subquery()
 
     same_subscription = sa.and_(
         s.c.organization_id == e.organization_id, s.c.external_id == e.external_subscription_id
@@ -157,7 +170,7 @@ def fate_column(dialect: str) -> ColumnElement[str]:
     # An event received after its invoice's finalization instant was still counted when
     # the run was dated in the past (`meterly bill --as-of`, the demo): then its rank in
     # reception order, within the window, is within the events the invoice's fees counted.
-    e2 = events.alias("fate_earlier")
+    e2 = source.alias("fate_earlier")
     fee2 = Fee.__table__.alias("fate_counted_fee")
     ch2 = Charge.__table__.alias("fate_counted_charge")
     rank = (
@@ -174,7 +187,7 @@ def fate_column(dialect: str) -> ColumnElement[str]:
                 sa.and_(e2.c.created_at == e.created_at, e2.c.lago_id <= e.lago_id),
             ),
         )
-        .correlate(events, isub)
+        .correlate(source, isub)
         .scalar_subquery()
     )
     counted = (
@@ -187,7 +200,7 @@ def fate_column(dialect: str) -> ColumnElement[str]:
             fee2.c.event_transaction_id.is_(None),
             ch2.c.billable_metric_id == metric_value(m.c.id),
         )
-        .correlate(events, inv, s)
+        .correlate(source, inv, s)
         .scalar_subquery()
     )
     # A pay-in-advance fee names its event: that event is billed whatever its period.
@@ -212,16 +225,31 @@ def fate_column(dialect: str) -> ColumnElement[str]:
             fee.c.event_transaction_id == e.transaction_id,
             inv.c.status == "finalized",
         )
-        .correlate(events)
+        .correlate(source)
         .exists(),
+    )
+    late = EventCorrection.__table__.alias("fate_late")
+    # A late event a correction run billed (organizations accepting late events).
+    billed_late = (
+        sa.select(late.c.id)
+        .where(
+            late.c.organization_id == e.organization_id,
+            late.c.transaction_id == e.transaction_id,
+            late.c.external_subscription_id == e.external_subscription_id,
+            late.c.kind == "late",
+            late.c.applied_at.is_not(None),
+        )
+        .correlate(source)
+        .exists()
     )
     dialect_name = dialect
     return sa.case(
+        (e.voided_at.is_not(None), sa.literal(VOIDED)),
         (~sa.exists().where(metric_of_event), sa.literal(UNKNOWN_METRIC)),
         (
             sa.or_(
                 e.timestamp < EARLIEST_PLAUSIBLE,
-                e.timestamp > _received_plus_a_day(dialect_name),
+                e.timestamp > _received_plus_a_day(dialect_name, source),
             ),
             sa.literal(IMPLAUSIBLE),
         ),
@@ -229,7 +257,7 @@ def fate_column(dialect: str) -> ColumnElement[str]:
         (
             sa.and_(
                 aggregation.in_(_NUMERIC_AGGREGATIONS),
-                ~_field_is_number(dialect_name, metric_value(m.c.field_name)),
+                ~_field_is_number(dialect_name, metric_value(m.c.field_name), source),
             ),
             sa.literal(NOT_NUMERIC),
         ),
@@ -252,6 +280,7 @@ def fate_column(dialect: str) -> ColumnElement[str]:
         (invoiced(e.created_at <= finalized_at), sa.literal(BILLED)),
         (invoiced(e.created_at > finalized_at, rank <= counted), sa.literal(BILLED)),
         (billed_in_advance, sa.literal(BILLED)),
+        (billed_late, sa.literal(BILLED)),
         (invoiced(e.created_at > finalized_at), sa.literal(ALREADY_INVOICED)),
         else_=sa.literal(PENDING),
     )
@@ -358,8 +387,40 @@ def fate_counts(
     timestamp_from: datetime | None = None,
     timestamp_to: datetime | None = None,
 ) -> Iterator[FateCount]:
-    """Event counts per (organization, subscription, code, UTC day, fate), streamed in order."""
-    e = events.c
+    """Event counts per (organization, subscription, code, UTC day, fate), streamed in order.
+
+    With the events in ClickHouse, each subscription's events are staged next to the
+    catalog and classified there by the same `fate_column` (`reconciliation_staged`)."""
+    store = for_source(conn)
+    if store is not None:
+        yield from staged_fate_counts(
+            conn,
+            store,
+            classify=source_fate_counts,
+            organization_id=organization_id,
+            timestamp_from=timestamp_from,
+            timestamp_to=timestamp_to,
+        )
+        return
+    yield from source_fate_counts(
+        conn,
+        events,
+        organization_id=organization_id,
+        timestamp_from=timestamp_from,
+        timestamp_to=timestamp_to,
+    )
+
+
+def source_fate_counts(
+    conn: Connection,
+    source: sa.Table,
+    *,
+    organization_id: str | None = None,
+    timestamp_from: datetime | None = None,
+    timestamp_to: datetime | None = None,
+) -> Iterator[FateCount]:
+    """`fate_counts` over the rows of `source` (the events table, or a staging table)."""
+    e = source.c
     dialect = _dialect(conn)
     where: list[ColumnElement[bool]] = []
     if organization_id is not None:
@@ -372,8 +433,8 @@ def fate_counts(
         e.organization_id,
         e.external_subscription_id,
         e.code,
-        _day(dialect).label("day"),
-        fate_column(dialect).label("fate"),
+        _day(dialect, source).label("day"),
+        fate_column(dialect, source).label("fate"),
     )
     inner_q = inner.where(*where).subquery()
     keys = [

@@ -10,6 +10,10 @@ skips the table as far as the visibility map allows; SQLite: a covering index).
 The range per code is the union of what `usage_queries` reads for the requests of that
 code: from the window start (unbounded for a metric carrying earlier events over) to the
 window end, both included.
+
+Corrections (void, amend) are the one change to stored events: each adds a row to
+`event_corrections`, counted per code and added to the scope's count, so a corrected
+subscription's cache entries miss in every process.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from sqlalchemy import Connection
 from meterly.store.event_stores import usage as clickhouse_usage
 from meterly.store.event_stores.clickhouse import ClickHouseEvents
 from meterly.store.event_stores.config import for_source
-from meterly.store.tables import events
+from meterly.store.tables import EventCorrection, events
 from meterly.store.usage_queries import UsageRequest
 
 
@@ -75,11 +79,33 @@ def _count(i: int, bounded_below: bool) -> sa.ScalarSelect[int]:
     return sa.select(sa.func.count()).select_from(t).where(*conditions).scalar_subquery()
 
 
+def _corrections(i: int) -> sa.ScalarSelect[int]:
+    """Corrections of the scope's code (void, amend): they change events without changing
+    their number, and are only ever appended, so adding them keeps the sum a fingerprint."""
+    c = EventCorrection.__table__.c
+    return (
+        sa.select(sa.func.count())
+        .select_from(EventCorrection.__table__)
+        .where(
+            c.organization_id == sa.bindparam("organization_id", type_=c.organization_id.type),
+            c.external_subscription_id
+            == sa.bindparam("external_subscription_id", type_=c.external_subscription_id.type),
+            c.code == sa.bindparam(f"code{i}", type_=c.code.type),
+        )
+        .scalar_subquery()
+    )
+
+
 @functools.lru_cache(maxsize=256)
 def _statement(bounded_below: tuple[bool, ...]) -> sa.Select[*tuple[int, ...]]:
     """One row, the count of each scope (a scalar subquery each). Built once per shape, so
     SQLAlchemy's compiled cache answers every later request."""
-    return sa.select(*[_count(i, lower).label(f"c{i}") for i, lower in enumerate(bounded_below)])
+    return sa.select(
+        *[
+            (_count(i, lower) + _corrections(i)).label(f"c{i}")
+            for i, lower in enumerate(bounded_below)
+        ]
+    )
 
 
 def count_statement(

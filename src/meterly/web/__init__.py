@@ -6,23 +6,37 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import functools
+
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import BaseRoute
 
 from meterly.web.templating import STATIC_DIR
+
+
+@functools.cache
+def _web_routes() -> tuple[BaseRoute, ...]:
+    """The portal, the hosted payment page and the dashboard, assembled once per process
+    (as api/app.py does for the API: the routes keep no state of an app)."""
+    from meterly.web import dashboard, payments, portal
+
+    assembled = APIRouter()
+    assembled.include_router(portal.router)
+    assembled.include_router(payments.router)  # the hosted payment page
+    assembled.include_router(dashboard.router)
+    return tuple(assembled.routes)
 
 
 def install_web(app: FastAPI) -> None:
     """Mount /portal, /dashboard and /static on the app (idempotent)."""
     if getattr(app.state, "web_installed", False):
         return
-    from meterly.web import auth, dashboard, payments, portal, security
+    from meterly.web import auth, security
 
     app.state.web_installed = True
-    app.include_router(portal.router)
-    app.include_router(payments.router)  # the hosted payment page
-    app.include_router(dashboard.router)
+    app.router.routes.extend(_web_routes())
     auth.install_handlers(app)  # the dashboard's sign-in redirect and 403 page
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     security.install(app)  # CSP, frame and referrer headers on these pages (web/security.py)

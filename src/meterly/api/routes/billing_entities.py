@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
 
 from meterly.api.http import clock, envelope, json_body, ok, organization_id, root, unit_of_work
 from meterly.api.openapi import BILLING_ENTITY
 from meterly.api.wire import iso
 from meterly.domain.errors import ValidationFailed
-from meterly.services import billing
+from meterly.services import billing, mail
 from meterly.services.accounts import billing_entities
 
 router = APIRouter(prefix="/billing_entities", tags=["billing_entities"])
@@ -45,6 +46,8 @@ def _input(raw: dict[str, Any]) -> billing_entities.BillingEntityInput:
     timezone = raw.get("timezone")
     if timezone is not None and not isinstance(timezone, str):
         raise ValidationFailed.field("timezone", "invalid_timezone")
+    # Checked by the service (a boolean; Lago's document types, in a list).
+    zero = raw.get("finalize_zero_amount_invoice", billing.get("finalize_zero_amount_invoice"))
     return billing_entities.BillingEntityInput(
         **values,
         eu_tax_management=managed,
@@ -54,11 +57,16 @@ def _input(raw: dict[str, Any]) -> billing_entities.BillingEntityInput:
         invoice_grace_period=billing.get("invoice_grace_period", raw.get("invoice_grace_period")),
         timezone=timezone,
         einvoicing=einvoicing,
+        finalize_zero_amount_invoice=zero,
+        email_settings=raw.get("email_settings"),
     )
 
 
-def _wire(seller: billing_entities.Seller) -> dict[str, Any]:
+def _wire(session: Session, org: str, seller: billing_entities.Seller) -> dict[str, Any]:
     profile = seller.profile
+    documents = seller.email_settings
+    if documents is None:  # the organization's own (the default entity's too)
+        documents = tuple(mail.document_types(session, org))
     return {
         "lago_id": seller.lago_id,
         "code": seller.code,
@@ -74,6 +82,8 @@ def _wire(seller: billing_entities.Seller) -> dict[str, Any]:
         "net_payment_term": seller.net_payment_term,
         "invoice_grace_period": seller.invoice_grace_period,
         "timezone": seller.timezone,
+        "finalize_zero_amount_invoice": seller.finalize_zero_amount_invoice,
+        "email_settings": list(documents),
         **{
             k: profile.get(k)
             for k in billing_entities.PROFILE_FIELDS
@@ -88,7 +98,7 @@ def _wire(seller: billing_entities.Seller) -> dict[str, Any]:
 def index(request: Request, org: str = Depends(organization_id)) -> Response:
     with unit_of_work(request) as session:
         found = billing_entities.sellers(session, org)
-    return ok({"billing_entities": [_wire(s) for s in found]})
+        return ok({"billing_entities": [_wire(session, org, s) for s in found]})
 
 
 @router.post("", openapi_extra=BILLING_ENTITY)
@@ -99,13 +109,15 @@ def create(
     with unit_of_work(request) as session:
         row = billing_entities.create(session, organization_id=org, data=data, clock=clock(request))
         seller = billing_entities.find_seller(session, org, row.code)
-        return envelope("billing_entity", _wire(seller))
+        return envelope("billing_entity", _wire(session, org, seller))
 
 
 @router.get("/{code}")
 def show(code: str, request: Request, org: str = Depends(organization_id)) -> Response:
     with unit_of_work(request) as session:
-        return envelope("billing_entity", _wire(billing_entities.find_seller(session, org, code)))
+        return envelope(
+            "billing_entity", _wire(session, org, billing_entities.find_seller(session, org, code))
+        )
 
 
 @router.put("/{code}", openapi_extra=BILLING_ENTITY)
@@ -120,7 +132,13 @@ def update(
         seller = billing_entities.update(
             session, organization_id=org, code=code, data=data, clock=clock(request)
         )
+        if seller.is_default and data.email_settings is not None:
+            # The default entity is the organization: its documents are the mail settings'.
+            changes = {"email_settings": data.email_settings}
+            mail.update_settings(
+                session, organization_id=org, changes=changes, clock=clock(request)
+            )
         if data.invoice_grace_period is not None:
             # The entity's customers' drafts move with it; a lower one finalizes those due.
             billing.apply_grace_period(session, organization_id=org, clock=clock(request))
-        return envelope("billing_entity", _wire(seller))
+        return envelope("billing_entity", _wire(session, org, seller))

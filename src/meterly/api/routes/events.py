@@ -17,11 +17,12 @@ from meterly.api.http import (
     root,
     unit_of_work,
 )
-from meterly.api.openapi import EVENT_BODY
+from meterly.api.openapi import EVENT_AMENDMENT, EVENT_BODY
 from meterly.api.schemas.events import event
+from meterly.api.wire import iso
 from meterly.config import parse_instant
 from meterly.domain.errors import ValidationFailed
-from meterly.services import reconciliation
+from meterly.services import corrections, reconciliation
 from meterly.services.metering import ingest
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -104,3 +105,47 @@ def show(transaction_id: str, request: Request, org: str = Depends(organization_
         row = ingest.find(session, organization_id=org, transaction_id=transaction_id)
         fates = reconciliation.fates(session, organization_id=org, keys=ingest.batch_keys([row]))
     return envelope("event", _with_fate(event(row), fates, row))
+
+
+# Corrections (Meterly; docs/corrections.md): the row is kept, marked, and recorded with who
+# changed it; finalized invoices get correction documents at the next billing run.
+
+
+@router.delete("/{transaction_id}")
+def void(transaction_id: str, request: Request, org: str = Depends(organization_id)) -> Response:
+    with unit_of_work(request) as session:
+        row = corrections.void_event(
+            session,
+            organization_id=org,
+            transaction_id=transaction_id,
+            external_subscription_id=request.query_params.get("external_subscription_id"),
+            clock=clock(request),
+        )
+    return envelope("event", _corrected(row))
+
+
+@router.post("/{transaction_id}/amend", openapi_extra=EVENT_AMENDMENT)
+def amend(
+    transaction_id: str,
+    request: Request,
+    org: str = Depends(organization_id),
+    body: Any = Depends(json_body),
+) -> Response:
+    raw = root(body, "event")
+    with unit_of_work(request) as session:
+        row = corrections.amend_event(
+            session,
+            organization_id=org,
+            transaction_id=transaction_id,
+            external_subscription_id=request.query_params.get("external_subscription_id"),
+            raw=raw,
+            clock=clock(request),
+        )
+    return envelope("event", _corrected(row))
+
+
+def _corrected(row: dict[str, Any]) -> dict[str, Any]:
+    body = event(row)
+    body["voided_at"] = iso(row.get("voided_at"))
+    body["amended_at"] = iso(row.get("amended_at"))
+    return body

@@ -156,6 +156,8 @@ def update(
             metadata=data.metadata,
             clock=clock(request),
         )
+        # Marked paid (or failed) by hand: a subscription waiting on it starts (or ends).
+        billing.activation.on_payment_status(session, invoice=row, clock=clock(request))
         return envelope("invoice", render(request, session, row))
 
 

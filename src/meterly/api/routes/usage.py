@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -10,6 +11,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from meterly.api.http import clock, envelope, organization_id, unit_of_work
 from meterly.api.schemas.usage import customer_usage
 from meterly.domain.errors import ValidationFailed
+from meterly.services.accounts import customer_clock, customers
+from meterly.services.common import FrozenClock
 from meterly.services.metering import UsageGrouping
 from meterly.services.metering import usage as usage_service
 
@@ -32,6 +35,16 @@ def _compute(request: Request, org: str, external_customer_id: str) -> dict[str,
         "billable_metric_code": params.get("billable_metric_code"),
         "grouping": _grouping(request),
     }
+
+
+def _customer_now(session: Any, org: str, external_customer_id: str, at: datetime) -> datetime:
+    """Now for this customer: a customer under a test clock lives at the clock's time."""
+    customer = customers.find_optional(
+        session, organization_id=org, external_id=external_customer_id
+    )
+    if customer is None:  # current_usage answers the 404
+        return at
+    return customer_clock(session, customer, FrozenClock(at)).now()
 
 
 def _grouping(request: Request) -> UsageGrouping:
@@ -73,6 +86,7 @@ def current_usage(
 ) -> Response:
     args = _compute(request, org, external_customer_id)
     with unit_of_work(request) as session:
+        args["at"] = _customer_now(session, org, external_customer_id, args["at"])
         usage, _customer = usage_service.current_usage(session, **args)
         return envelope("customer_usage", customer_usage(usage))
 
@@ -83,6 +97,7 @@ def projected_usage(
 ) -> Response:
     args = _compute(request, org, external_customer_id)
     with unit_of_work(request) as session:
+        args["at"] = _customer_now(session, org, external_customer_id, args["at"])
         usage, _customer = usage_service.current_usage(session, **args)
         ratio = usage_service.projection_ratio(usage.window, at=args["at"])
         return envelope("customer_projected_usage", customer_usage(usage, ratio=ratio))

@@ -42,6 +42,8 @@ class CustomerIn(Payload):
     metadata: list[dict[str, Any]] | None = None
     billing_configuration: dict[str, Any] | None = None
     shipping_address: dict[str, Any] | None = None
+    # Meterly extension: the test clock a new customer lives under (docs/test-clocks.md).
+    test_clock_id: str | None = None
 
 
 def customer(row: Customer, org: Organization, taxes: list[Tax] | None = None) -> dict[str, Any]:
@@ -100,4 +102,6 @@ def customer(row: Customer, org: Organization, taxes: list[Tax] | None = None) -
         "integration_customers": [],
         "applicable_invoice_custom_sections": [],
         "error_details": [],
+        # Meterly extension, only on customers under a test clock.
+        **({"test_clock_id": row.test_clock_id} if row.test_clock_id else {}),
     }

@@ -18,6 +18,8 @@ class OrganizationIn(Payload):
     document_numbering: str | None = None
     document_number_prefix: str | None = None
     finalize_zero_amount_invoice: bool | None = None
+    # Meterly: events of an invoiced period feed corrections (docs/corrections.md).
+    accept_late_events: bool | None = None
     webhook_url: str | None = None
     country: str | None = None
     address_line1: str | None = None
@@ -56,5 +58,6 @@ def organization(org: Organization) -> dict[str, Any]:
         "finalize_zero_amount_invoice": org.finalize_zero_amount_invoice,
         "billing_configuration": billing,
         "einvoicing": org.einvoicing,
+        "accept_late_events": org.accept_late_events,
         "events_store": "postgres",
     }

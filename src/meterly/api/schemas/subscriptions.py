@@ -11,7 +11,7 @@ from meterly.api.http import Payload
 from meterly.api.wire import iso, iso_ms
 from meterly.config import parse_instant
 from meterly.domain.periods import BillingPeriod
-from meterly.store.tables import Plan, Subscription
+from meterly.store.tables import Plan, Subscription, SubscriptionActivationRule
 
 
 class SubscriptionIn(Payload):
@@ -24,6 +24,8 @@ class SubscriptionIn(Payload):
     ending_at: datetime | None = None
     plan_overrides: dict[str, Any] | None = None
     consolidate_invoice: bool | None = None
+    # Checked by the service (billing.activation.parse_rules), which names the bad field.
+    activation_rules: list[Any] | None = None
 
     @field_validator("subscription_at", "ending_at", mode="before")
     @classmethod
@@ -71,14 +73,38 @@ def subscription(
         "progressive_billing_disabled": row.progressive_billing_disabled,
         "consolidate_invoice": row.consolidate_invoice,
         "purchase_order_number": None,
-        "cancellation_reason": None,
-        "activated_at": iso(row.started_at) if row.status != "pending" else None,
+        "cancellation_reason": row.cancellation_reason,
+        "activated_at": _activated_at(row),
         "entitlements": [],
         "payment_method": {"payment_method_id": None, "payment_method_type": "provider"},
         "applicable_usage_thresholds": (plan_body or {}).get("usage_thresholds", []),
         "applied_invoice_custom_sections": [],
-        "activation_rules": [],
+        "activation_rules": [activation_rule(rule) for rule in row.activation_rules],
     }
     if plan_body is not None:
         body["plan"] = plan_body
     return body
+
+
+def _activated_at(row: Subscription) -> str | None:
+    """When it began to run: a gated subscription when its payment came, null while it
+    waits or if it never ran; any other from its start."""
+    if row.activated_at is not None:
+        return iso(row.activated_at)
+    if row.status in ("pending", "incomplete") or row.cancellation_reason is not None:
+        return None
+    if row.status == "canceled" and row.activation_rules:
+        return None  # a gated one terminated by hand while it waited
+    return iso(row.started_at)
+
+
+def activation_rule(rule: SubscriptionActivationRule) -> dict[str, Any]:
+    return {
+        "lago_id": rule.id,
+        "type": rule.rule_type,
+        "timeout_hours": rule.timeout_hours,
+        "status": rule.status,
+        "expires_at": iso(rule.expires_at),
+        "created_at": iso(rule.created_at),
+        "updated_at": iso(rule.updated_at),
+    }

@@ -14,7 +14,7 @@ from meterly.services.accounts import (
     signing_keys,
     subscriptions,
 )
-from meterly.services.accounts.customers import applicable_timezone
+from meterly.services.accounts.customers import applicable_timezone, customer_clock
 from meterly.services.accounts.organizations import (
     ORGANIZATION_PROFILE_FIELDS,
     authenticate,
@@ -45,6 +45,7 @@ __all__ = [
     "create_api_key",
     "create_organization",
     "current_period",
+    "customer_clock",
     "customers",
     "find_organization",
     "hash_secret",

@@ -10,7 +10,8 @@ evaluated again whenever the customer changes.
 
 An entity's net payment term, invoice grace period, timezone and document language apply
 to its customers: the customer's own setting wins, then the entity's, then the
-organization's (`customer_settings`), as in Lago. E-invoicing is switched per seller.
+organization's (`customer_settings`), as in Lago. So do finalizing zero-amount invoices
+and which documents are e-mailed (`email_settings`). E-invoicing is switched per seller.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ DEFAULT_CODE = "default"
 NUMBERING = ("per_customer", "per_billing_entity")
 # Identity shown on documents, beyond the organization's own profile fields.
 PROFILE_FIELDS = (*ORGANIZATION_PROFILE_FIELDS, "logo_url", "invoice_footer", "document_locale")
+# Lago's `email_settings` values (services/mail reads them: it sits above this package).
+EMAIL_DOCUMENTS = ("invoice.finalized", "credit_note.created", "payment_receipt.created")
 _PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,10}$")
 
 
@@ -53,6 +56,8 @@ class BillingEntityInput:
     invoice_grace_period: int | None = None
     timezone: str | None = None
     einvoicing: bool | None = None
+    finalize_zero_amount_invoice: bool | None = None
+    email_settings: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,9 @@ class Seller:
     invoice_grace_period: int
     timezone: str
     einvoicing: bool
+    finalize_zero_amount_invoice: bool
+    # The entity's own `email_settings`; None: the organization's (services/mail).
+    email_settings: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +93,7 @@ class CustomerSettings:
     invoice_grace_period: int
     timezone: str
     document_locale: str | None
+    finalize_zero_amount_invoice: bool
 
 
 def default_seller(org: Organization) -> Seller:
@@ -111,6 +120,7 @@ def default_seller(org: Organization) -> Seller:
         invoice_grace_period=org.invoice_grace_period,
         timezone=org.timezone or "UTC",
         einvoicing=bool(org.einvoicing),
+        finalize_zero_amount_invoice=bool(org.finalize_zero_amount_invoice),
     )
 
 
@@ -137,6 +147,14 @@ def seller_of(entity: BillingEntity, org: Organization) -> Seller:
         invoice_grace_period=_first(entity.invoice_grace_period, org.invoice_grace_period),
         timezone=entity.timezone or org.timezone or "UTC",
         einvoicing=bool(entity.einvoicing),
+        finalize_zero_amount_invoice=(
+            entity.finalize_zero_amount_invoice
+            if entity.finalize_zero_amount_invoice is not None
+            else bool(org.finalize_zero_amount_invoice)
+        ),
+        email_settings=(
+            tuple(entity.email_settings) if entity.email_settings is not None else None
+        ),
     )
 
 
@@ -184,11 +202,17 @@ def customer_settings(session: Session, customer: Customer) -> CustomerSettings:
     seller = seller_for(session, customer)
     own_locale = (customer.billing_configuration or {}).get("document_locale")
     seller_locale = seller.profile.get("document_locale")
+    zero = customer.finalize_zero_amount_invoice  # "finalize", "skip" or "inherit"
     return CustomerSettings(
         net_payment_term=_first(customer.net_payment_term, seller.net_payment_term),
         invoice_grace_period=_first(customer.invoice_grace_period, seller.invoice_grace_period),
         timezone=customer.timezone or seller.timezone,
         document_locale=str(own_locale or seller_locale) if own_locale or seller_locale else None,
+        finalize_zero_amount_invoice=(
+            zero == "finalize"
+            if zero in ("finalize", "skip")
+            else seller.finalize_zero_amount_invoice
+        ),
     )
 
 
@@ -238,6 +262,8 @@ def create(
         invoice_grace_period=data.invoice_grace_period,
         timezone=data.timezone,
         einvoicing=bool(data.einvoicing),
+        finalize_zero_amount_invoice=data.finalize_zero_amount_invoice,
+        email_settings=_documents(data.email_settings),
         created_at=now,
         updated_at=now,
     )
@@ -274,6 +300,8 @@ def update(
             org.timezone = data.timezone
         if data.einvoicing is not None:
             org.einvoicing = data.einvoicing
+        if data.finalize_zero_amount_invoice is not None:
+            org.finalize_zero_amount_invoice = data.finalize_zero_amount_invoice
         billing = dict(org.billing_configuration or {})
         if data.eu_tax_management is not None:
             billing["eu_tax_management"] = data.eu_tax_management
@@ -310,6 +338,10 @@ def update(
         row.timezone = data.timezone
     if data.einvoicing is not None:
         row.einvoicing = data.einvoicing
+    if data.finalize_zero_amount_invoice is not None:
+        row.finalize_zero_amount_invoice = data.finalize_zero_amount_invoice
+    if data.email_settings is not None:
+        row.email_settings = _documents(data.email_settings)
     row.profile = {**(row.profile or {}), **data.profile}
     _check_eu(row.eu_tax_management, row.profile)
     row.updated_at = now
@@ -366,10 +398,24 @@ def _errors(data: BillingEntityInput) -> dict[str, list[str]]:
         isinstance(country, str) and re.fullmatch("[A-Za-z]{2}", country)
     ):
         errors["country"] = ["not_a_valid_country_code"]
+    documents = data.email_settings
+    if documents is not None and (
+        not isinstance(documents, list)
+        or any(not isinstance(d, str) or d not in EMAIL_DOCUMENTS for d in documents)
+    ):
+        errors["email_settings"] = ["value_is_invalid"]
+    zero = data.finalize_zero_amount_invoice
+    if zero is not None and not isinstance(zero, bool):
+        errors["finalize_zero_amount_invoice"] = ["value_is_invalid"]
     unknown = set(data.profile) - set(PROFILE_FIELDS)
     for name in sorted(unknown):
         errors[name] = ["value_is_invalid"]
     return errors
+
+
+def _documents(values: list[str] | None) -> list[str] | None:
+    """Lago's order, each once (None stays None: the organization's settings)."""
+    return None if values is None else [d for d in EMAIL_DOCUMENTS if d in values]
 
 
 def _is_timezone(value: object) -> bool:

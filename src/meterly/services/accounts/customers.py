@@ -17,9 +17,9 @@ from meterly.services.accounts.billing_entities import (
     customer_timezone,
     find_seller,
 )
-from meterly.services.common import Clock, new_id
+from meterly.services.common import Clock, FrozenClock, new_id
 from meterly.store.sequences import CUSTOMERS_SCOPE, next_value
-from meterly.store.tables import Customer, Organization, Subscription, Tax
+from meterly.store.tables import Customer, Organization, Subscription, Tax, TestClock
 
 PROFILE_FIELDS = (
     "firstname",
@@ -113,9 +113,12 @@ def upsert(
     if not data.external_id:
         raise ValidationFailed.field("external_id", "value_is_mandatory")
     _validate(session, organization_id, data.fields)
-    now = clock.now()
     row = find_optional(session, organization_id=organization_id, external_id=data.external_id)
     created = row is None
+    test_clock = _test_clock(session, organization_id, row, data.fields.get("test_clock_id"))
+    if test_clock is not None:  # a customer under a test clock lives at the clock's time
+        clock = FrozenClock(test_clock.frozen_time)
+    now = clock.now()
     if row is None:
         org = session.get(Organization, organization_id)
         assert org is not None
@@ -133,6 +136,7 @@ def upsert(
             profile={},
             billing_configuration={},
             customer_metadata=[],
+            test_clock_id=test_clock.id if test_clock is not None else None,
             created_at=now,
             updated_at=now,
         )
@@ -142,6 +146,30 @@ def upsert(
     # The seller may manage EU VAT: the customer's place (and VAT number) decides its tax.
     apply_eu_taxes(session, customer=row, clock=clock)
     return row, created
+
+
+def _test_clock(
+    session: Session, organization_id: str, row: Customer | None, requested: object
+) -> TestClock | None:
+    """The test clock the customer lives under. Only a new customer is attached (a Meterly
+    extension of the body): moving one between times would re-bill or skip its periods."""
+    clock_id = requested if requested is not None else (row.test_clock_id if row else None)
+    if row is not None and requested is not None and requested != row.test_clock_id:
+        raise ValidationFailed.field("test_clock_id", "cannot_be_changed")
+    if clock_id is None:
+        return None
+    found = session.get(TestClock, str(clock_id))
+    if found is None or found.organization_id != organization_id:
+        raise NotFound("test_clock")
+    return found
+
+
+def customer_clock(session: Session, customer: Customer, clock: Clock) -> Clock:
+    """What "now" is for this customer: its test clock's frozen time, else `clock`."""
+    if customer.test_clock_id is None:
+        return clock
+    test_clock = session.get(TestClock, customer.test_clock_id)
+    return FrozenClock(test_clock.frozen_time) if test_clock is not None else clock
 
 
 def _validate(session: Session, organization_id: str, fields: dict[str, Any]) -> None:

@@ -223,6 +223,8 @@ def update_organization(
             setattr(org, field_name, changes[field_name])
     if "finalize_zero_amount_invoice" in changes:
         org.finalize_zero_amount_invoice = bool(changes["finalize_zero_amount_invoice"])
+    if changes.get("accept_late_events") is not None:
+        org.accept_late_events = bool(changes["accept_late_events"])
     profile = dict(org.profile)
     profile.update({k: changes[k] for k in ORGANIZATION_PROFILE_FIELDS if k in changes})
     if "logo_url" in changes:

@@ -18,9 +18,10 @@ from meterly.domain.periods import BillingPeriod, subscription_period_containing
 from meterly.domain.schedule import SubscriptionTerms
 from meterly.services.accounts.billing_entities import customer_timezone
 from meterly.services.common import Clock
+from meterly.store.clock_scope import in_scope
 from meterly.store.tables import Customer, Plan, Subscription
 
-STATUSES = ("pending", "active", "terminated", "canceled")
+STATUSES = ("pending", "incomplete", "active", "terminated", "canceled")
 
 
 def timezone_of(session: Session, sub: Subscription) -> str:
@@ -56,7 +57,7 @@ def find(
     if status:
         query = query.where(Subscription.status == status)
     else:
-        query = query.where(Subscription.status.in_(("active", "pending")))
+        query = query.where(Subscription.status.in_(("active", "pending", "incomplete")))
     rows = list(session.scalars(query.order_by(Subscription.created_at.desc())))
     if not rows and not status:
         rows = list(
@@ -142,7 +143,9 @@ def activate_pending(
     terminated there (its last period is billed by the billing clock like any other).
     """
     now = clock.now()
-    query = select(Subscription).where(Subscription.status == "pending")
+    query = select(Subscription).where(
+        Subscription.status == "pending", in_scope(Subscription.customer_id)
+    )
     if organization_id:
         query = query.where(Subscription.organization_id == organization_id)
     started = []

@@ -25,6 +25,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, noload
 
+from meterly.store.clock_scope import in_scope
 from meterly.store.tables import Customer, Fee, Invoice, Organization, Plan, Subscription
 
 DEFAULT_MONTHS = 12
@@ -85,7 +86,11 @@ def _issued_invoices(session: Session, scope: Scope) -> list[Invoice]:
     query = (
         select(Invoice)
         .options(*_BARE)
-        .where(Invoice.organization_id == scope.organization_id, Invoice.status.in_(_ISSUED))
+        .where(
+            Invoice.organization_id == scope.organization_id,
+            Invoice.status.in_(_ISSUED),
+            in_scope(Invoice.customer_id),
+        )
     )
     if scope.currency:
         query = query.where(Invoice.currency == scope.currency)
@@ -142,6 +147,7 @@ def _subscription_fees(session: Session, scope: Scope) -> list[tuple[Fee, Invoic
             Fee.fee_type == "subscription",
             Fee.deleted_at.is_(None),
             Invoice.status.in_(_ISSUED),
+            in_scope(Invoice.customer_id),
         )
     )
     if scope.currency:
@@ -191,6 +197,7 @@ def _charge_fees(session: Session, scope: Scope) -> list[tuple[Fee, Invoice]]:
             Fee.fee_type == "charge",
             Fee.deleted_at.is_(None),
             Invoice.status.in_(_ISSUED),
+            in_scope(Invoice.customer_id),
         )
     )
     if scope.currency:

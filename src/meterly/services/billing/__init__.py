@@ -7,7 +7,13 @@ at one instant on one invoice (`consolidation`), keeps drafts fresh
 is what happens to an invoice afterwards (void, payment status, fees, overdue).
 """
 
-from meterly.services.billing import advance, fixed_charge_fees, invoices, one_off_invoices
+from meterly.services.billing import (
+    activation,
+    advance,
+    fixed_charge_fees,
+    invoices,
+    one_off_invoices,
+)
 from meterly.services.billing.boundaries import (
     bill_boundary,
     terminate,
@@ -28,7 +34,7 @@ from meterly.services.billing.drafts import (
 )
 from meterly.services.billing.fees import PrefetchedUsage, UsageKey, charge_fees
 from meterly.services.billing.invoices import amount_due_cents
-from meterly.services.billing.issuing import issue_invoice
+from meterly.services.billing.issuing import apply_waterfall, issue_invoice
 from meterly.services.billing.read_ahead import (
     BATCH_SIZE,
     PlannedSubscription,
@@ -44,9 +50,11 @@ __all__ = [
     "PlannedSubscription",
     "PrefetchedUsage",
     "UsageKey",
+    "activation",
     "advance",
     "amount_due_cents",
     "apply_grace_period",
+    "apply_waterfall",
     "bill_boundary",
     "bill_planned_invoice",
     "charge_fees",

@@ -30,6 +30,7 @@ from meterly.services.billing.fees import PrefetchedUsage, UsageKey
 from meterly.services.billing.issuing import InvoicePart, issue_parts
 from meterly.services.billing.read_ahead import PlannedSubscription
 from meterly.services.common import Clock
+from meterly.store.clock_scope import in_scope
 from meterly.store.tables import Invoice, Subscription
 
 
@@ -64,6 +65,8 @@ def due_subscriptions(session: Session, organization_id: str | None) -> list[tup
     query = select(Subscription.id, Subscription.customer_id).where(
         or_(
             Subscription.status == "active",
+            # Waiting for its first payment: only its start is billed (the invoice to pay).
+            and_(Subscription.status == "incomplete", Subscription.last_billed_boundary.is_(None)),
             and_(
                 Subscription.status == "terminated",
                 Subscription.terminated_at.is_not(None),
@@ -74,6 +77,7 @@ def due_subscriptions(session: Session, organization_id: str | None) -> list[tup
     )
     if organization_id:
         query = query.where(Subscription.organization_id == organization_id)
+    query = query.where(in_scope(Subscription.customer_id))
     query = query.order_by(Subscription.customer_id, Subscription.created_at, Subscription.id)
     return [(str(sub_id), str(customer_id)) for sub_id, customer_id in session.execute(query)]
 

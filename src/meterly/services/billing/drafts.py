@@ -27,6 +27,7 @@ from meterly.services.billing.issuing import finalize as finalize_numbered
 from meterly.services.catalog import TaxContext
 from meterly.services.common import Clock
 from meterly.services.credits import termination_credits
+from meterly.store.clock_scope import in_scope
 from meterly.store.tables import (
     Customer,
     Fee,
@@ -122,6 +123,7 @@ def finalize_due_drafts(database: Database, *, as_of: datetime, clock: Clock) ->
                     Invoice.status == "draft",
                     Invoice.finalize_at.is_not(None),
                     Invoice.finalize_at <= as_of,
+                    in_scope(Invoice.customer_id),
                 )
             )
         )

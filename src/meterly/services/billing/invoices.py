@@ -30,6 +30,7 @@ from meterly.services.invoicing import (
 from meterly.services.invoicing import (
     next_sequence as next_sequence,
 )
+from meterly.store.clock_scope import in_scope
 from meterly.store.tables import (
     Customer,
     Fee,
@@ -266,6 +267,7 @@ def mark_overdue(session: Session, *, clock: Clock, organization_id: str | None 
         Invoice.payment_status != "succeeded",
         Invoice.payment_overdue.is_(False),
         Invoice.payment_due_date < today,
+        in_scope(Invoice.customer_id),
     )
     if organization_id is not None:
         query = query.where(Invoice.organization_id == organization_id)
@@ -383,11 +385,18 @@ def update_fee(session: Session, *, fee: Fee, payment_status: str | None, clock:
 
 
 def delete_fee(session: Session, *, fee: Fee, clock: Clock) -> Fee:
-    """Only a fee on a draft invoice can go; the draft's totals are recomputed."""
+    """A fee not yet invoiced goes (Lago: a pay-in-advance fee outside any invoice); so
+    does, beyond Lago, a fee on a draft, whose totals are then recomputed. A fee on an
+    issued invoice never goes: 405 `invoiced_fee`."""
     invoice = session.get(Invoice, fee.invoice_id) if fee.invoice_id else None
+    now = clock.now()
+    if fee.invoice_id is None:
+        fee.deleted_at = now
+        fee.updated_at = now
+        session.flush()
+        return fee
     if invoice is None or invoice.status != "draft":
         raise NotAllowed("invoiced_fee")
-    now = clock.now()
     fee.deleted_at = now
     fee.updated_at = now
     invoice.updated_at = now

@@ -440,12 +440,16 @@ def _settle(
 
 
 def _finalize_zero(customer: Customer, org: Organization) -> bool:
+    """The customer's own choice, else its billing entity's, else the organization's."""
     setting = customer.finalize_zero_amount_invoice
     if setting == "skip":
         return False
     if setting == "finalize":
         return True
-    return org.finalize_zero_amount_invoice
+    session = object_session(customer)
+    if session is None or not (customer.profile or {}).get("billing_entity_code"):
+        return org.finalize_zero_amount_invoice
+    return billing_entities.seller_for(session, customer).finalize_zero_amount_invoice
 
 
 def finalize(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:

@@ -73,13 +73,18 @@ def plan_subscription(
     terms = terms_of(session, sub)
     boundaries = tuple(closed_boundaries(terms, after=sub.last_billed_boundary, as_of=as_of))
     terminated = sub.status == "terminated" and sub.terminated_at is not None
+    # Waiting for its first payment (an activation rule): its start alone, on an invoice
+    # of its own, since a failed payment voids it whole.
+    incomplete = sub.status == "incomplete"
+    if incomplete:
+        boundaries = tuple(b for b in boundaries if b.at <= terms.started_at)
     return PlannedSubscription(
         sub.id,
         boundaries,
-        not terminated and bool(advance.advance_charges(sub)),
+        not terminated and not incomplete and bool(advance.advance_charges(sub)),
         customer_id=sub.customer_id,
         currency=sub.plan.amount_currency,
-        consolidate=sub.consolidate_invoice,
+        consolidate=sub.consolidate_invoice and not incomplete,
         external_id=sub.external_id,
         termination_at=termination_instant(sub, successor_start) if terminated else None,
     )

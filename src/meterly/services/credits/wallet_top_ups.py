@@ -53,6 +53,7 @@ from meterly.services.credits.wallet_terms import (
 )
 from meterly.services.invoicing import numbering
 from meterly.services.notifications import enqueue
+from meterly.store.clock_scope import in_scope
 from meterly.store.tables import Fee, Invoice, Organization
 from meterly.store.tables_wallets import RecurringTransactionRule, Wallet, WalletTransaction
 
@@ -410,7 +411,11 @@ def run_recurring_top_ups(session: Session, *, clock: Clock) -> list[WalletTrans
     wallet_ids = session.scalars(
         select(RecurringTransactionRule.wallet_id)
         .join(Wallet, Wallet.id == RecurringTransactionRule.wallet_id)
-        .where(RecurringTransactionRule.status == ACTIVE, Wallet.status == ACTIVE)
+        .where(
+            RecurringTransactionRule.status == ACTIVE,
+            Wallet.status == ACTIVE,
+            in_scope(Wallet.customer_id),
+        )
         .distinct()
     )
     created: list[WalletTransaction] = []

@@ -91,6 +91,7 @@ from meterly.services.credits.wallet_top_ups import settle_paid_top_ups as settl
 from meterly.services.credits.wallet_top_ups import top_up as top_up
 from meterly.services.credits.wallet_top_ups import void_credits as void_credits
 from meterly.services.notifications import enqueue
+from meterly.store.clock_scope import in_scope
 from meterly.store.tables import BillableMetricRow, Customer
 from meterly.store.tables_wallets import Wallet, WalletTransaction
 
@@ -351,6 +352,7 @@ def terminate_expired(session: Session, *, clock: Clock) -> list[Wallet]:
                 Wallet.status == ACTIVE,
                 Wallet.expiration_at.is_not(None),
                 Wallet.expiration_at <= now,
+                in_scope(Wallet.customer_id),
             )
         )
     )

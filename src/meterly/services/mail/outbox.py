@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from meterly.domain.errors import NotAllowed, ValidationFailed
+from meterly.services.accounts import billing_entities
 from meterly.services.common import Clock, new_id
 from meterly.services.mail.settings import (
     SmtpSettings,
@@ -50,8 +51,8 @@ def enqueue(
     """Queue the customer's e-mail for `object_id`, or do nothing when it must not go.
 
     Nothing is queued when the process has no SMTP server or the organization no From
-    address, the organization turned this document off (`email_settings`), the customer
-    opted out or has no e-mail address.
+    address, the organization (or the customer's billing entity) turned this document off
+    (`email_settings`), the customer opted out or has no e-mail address.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown e-mail kind {kind!r}")
@@ -59,11 +60,12 @@ def enqueue(
     # Checked before any query: a process without SMTP pays nothing per invoice.
     if smtp.host is None or sender_of(session, organization_id, smtp) is None:
         return
-    if not kind_enabled(settings_of(session, organization_id), kind):
+    customer = session.get(Customer, customer_id)
+    seller = billing_entities.seller_for(session, customer).email_settings if customer else None
+    if not kind_enabled(settings_of(session, organization_id), kind, seller=seller):
         return
     if opted_out(session, customer_id):
         return
-    customer = session.get(Customer, customer_id)
     to = [a for a in split_addresses(customer.email if customer else None) if valid_address(a)]
     if not to:
         return

@@ -103,11 +103,18 @@ def sender_of(
     )
 
 
-def kind_enabled(row: MailSettings | None, kind: str) -> bool:
-    """Lago's `email_settings`: never set means every document; reminders always go."""
-    if row is None or row.document_types is None:
+def kind_enabled(
+    row: MailSettings | None, kind: str, *, seller: Sequence[str] | None = None
+) -> bool:
+    """Lago's `email_settings`: never set means every document; reminders always go.
+
+    `seller`: the customer's billing entity's own `email_settings`, which win over the
+    organization's when the entity has set them.
+    """
+    documents = seller if seller is not None else (row.document_types if row else None)
+    if documents is None:
         return True
-    allowed = {DOCUMENT_TYPES[t] for t in row.document_types if t in DOCUMENT_TYPES}
+    allowed = {DOCUMENT_TYPES[t] for t in documents if t in DOCUMENT_TYPES}
     return kind not in DOCUMENT_TYPES.values() or kind in allowed
 
 

@@ -1,7 +1,7 @@
 """Metering: events in (validation, the batched event writer) and usage out (aggregated
 and priced per charge for a window, cached for current usage)."""
 
-from meterly.services.metering import event_writer, ingest, usage, usage_cache
+from meterly.services.metering import clock_times, event_writer, ingest, usage, usage_cache
 from meterly.services.metering.event_writer import EventsNotStored, EventWriter
 from meterly.services.metering.usage import (
     BucketUsage,
@@ -28,6 +28,7 @@ __all__ = [
     "chain_start",
     "charge_requests",
     "charges_window",
+    "clock_times",
     "compute_usage",
     "event_writer",
     "has_grouped_buckets",

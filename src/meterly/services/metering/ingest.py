@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from meterly.domain.errors import NotFound, ValidationFailed
 from meterly.domain.expressions import EventContext, ExpressionError, parse_expression
 from meterly.services.common import Clock, new_id
+from meterly.services.metering.clock_times import stamp, stamp_one
 from meterly.store.repositories import events as event_store
 from meterly.store.tables import BillableMetricRow
 
@@ -298,7 +299,7 @@ def ingest_one(
     """Append one event in the caller's unit of work (the API uses the group-commit writer)."""
     row = prepare_one(
         organization_id=organization_id,
-        raw=raw,
+        raw=stamp_one(session, organization_id, raw),
         now=clock.now(),
         expressions=EXPRESSIONS.for_org(session, organization_id),
     )
@@ -310,6 +311,8 @@ def ingest_batch(
     session: Session, *, organization_id: str, raw_events: object, clock: Clock
 ) -> list[dict[str, Any]]:
     """All or nothing, in the caller's unit of work: raising rolls the whole batch back."""
+    if isinstance(raw_events, list):
+        raw_events = stamp(session, organization_id, raw_events)
     rows = prepare_batch(
         organization_id=organization_id,
         raw_events=raw_events,

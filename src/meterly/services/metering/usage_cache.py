@@ -11,6 +11,9 @@ from the `ix_events_usage` index alone: `store.usage_counts`) identifies them: a
 is used only when that count equals the count it was computed with. Each process keeps
 its own entries (a bounded, thread-safe LRU per engine); since every use is checked
 against the database, several processes on one database never serve stale figures.
+A correction (void, amend: services/corrections) is the one change to stored events; it
+appends an `event_corrections` row, which `store.usage_counts` adds to its code's count,
+so a corrected subscription's entries miss everywhere.
 
 Counts are kept per metric code; on a miss, only the requests of the codes whose count
 changed are aggregated again (each request reads the events of its own code only).

@@ -28,6 +28,7 @@ from meterly.services.billing import amount_due_cents
 from meterly.services.common import Clock, new_id
 from meterly.services.payments import payment_requests
 from meterly.services.payments.port import SUCCEEDED
+from meterly.store.clock_scope import in_scope
 from meterly.store.tables import Customer, CustomerDunning, DunningCampaign, Invoice
 from meterly.store.uow import Database
 
@@ -235,6 +236,7 @@ def _overdue_by_customer(session: Session) -> dict[str, list[Invoice]]:
             Invoice.status == "finalized",
             Invoice.payment_status != SUCCEEDED,
             Invoice.payment_overdue.is_(True),
+            in_scope(Invoice.customer_id),
         )
         .order_by(Invoice.customer_id, Invoice.payment_due_date, Invoice.id)
     ):
@@ -268,7 +270,11 @@ def run_once(database: Database, *, clock: Clock) -> int:
         payment_requests.refresh_statuses(session, clock=clock)
         overdue = {k: [i.id for i in v] for k, v in _overdue_by_customer(session).items()}
         chased = list(
-            session.scalars(select(CustomerDunning.customer_id).where(CustomerDunning.attempts > 0))
+            session.scalars(
+                select(CustomerDunning.customer_id).where(
+                    CustomerDunning.attempts > 0, in_scope(CustomerDunning.customer_id)
+                )
+            )
         )
     created = 0
     for customer_id in sorted(set(overdue) | set(chased)):

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from meterly.domain.errors import NotFound, ValidationFailed
 from meterly.services import mail, notifications
 from meterly.services.accounts import customers, find_organization
-from meterly.services.billing import amount_due_cents
+from meterly.services.billing import activation, amount_due_cents
 from meterly.services.billing import invoices as invoice_service
 from meterly.services.common import Clock, new_id
 from meterly.services.payments.port import FAILED, PENDING, PROCESSING, SUCCEEDED, ChargeResult
@@ -176,6 +176,8 @@ def _settle(session: Session, *, invoice: Invoice, payment: Payment, clock: Cloc
         invoice_service.update(
             session, invoice=invoice, payment_status=SUCCEEDED, metadata=None, clock=clock
         )
+        # A subscription waiting for this payment (an activation rule) starts now.
+        activation.on_payment_status(session, invoice=invoice, clock=clock)
     issue_receipt(session, payment=payment, clock=clock)
 
 
@@ -207,6 +209,8 @@ def _fail(
             },
         },
     )
+    # A subscription waiting for this payment (an activation rule) is canceled.
+    activation.on_payment_status(session, invoice=invoice, clock=clock)
 
 
 def issue_receipt(session: Session, *, payment: Payment, clock: Clock) -> PaymentReceipt:

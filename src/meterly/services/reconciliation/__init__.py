@@ -1,7 +1,7 @@
 """Trust tools: explain an invoice line, reconcile events with bills, audit finalized invoices."""
 
 from meterly.services.reconciliation import audit, explain, flags, report
-from meterly.services.reconciliation.audit import AuditReport, Drift
+from meterly.services.reconciliation.audit import AuditReport, Drift, rederive_fee
 from meterly.services.reconciliation.event_errors import last_complete_hour, report_event_errors
 from meterly.services.reconciliation.explain import explain_fee, explain_invoice, fee_events
 from meterly.services.reconciliation.flags import (
@@ -34,6 +34,7 @@ __all__ = [
     "last_complete_hour",
     "not_billed_reason",
     "reconcile",
+    "rederive_fee",
     "report",
     "report_event_errors",
     "totals",

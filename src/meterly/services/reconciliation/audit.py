@@ -6,6 +6,11 @@ reference aggregation (not the SQL one billing used: two implementations that mu
 and prices them with the charge properties the fee stored when it was issued. Then it
 checks the invoice's waterfall arithmetic. Any difference of a cent or more is drift.
 Invoices are read a page at a time, so memory holds one invoice and one fee's events.
+
+Event corrections (services/corrections) change the events after issue; the audit then
+compares the events with the fee as corrected (its amount plus its correction documents'
+changes, `fee_corrections`): drift until the correction run has issued them, none after.
+An organization accepting late events re-derives from every event, late ones included.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ from meterly.domain.usage import AggregationType, UsageEvent
 from meterly.services.catalog import billable_metrics
 from meterly.services.metering import charge_requests
 from meterly.services.reconciliation.explain import waterfall
+from meterly.store.event_corrections import corrected_by_fee
 from meterly.store.reconciliation_events import counted_events, received_cutoff
-from meterly.store.tables import Charge, Fee, Invoice, Subscription
+from meterly.store.tables import Charge, Fee, Invoice, Organization, Subscription
 
 _PAGE = 1000
 _COUNTING = (AggregationType.COUNT, AggregationType.UNIQUE_COUNT)
@@ -107,17 +113,23 @@ def _audit_invoice(session: Session, invoice: Invoice, report: AuditReport) -> N
             Drift(invoice.id, invoice.number, fee_id, what, str(stored), str(derived))
         )
 
+    org = session.get(Organization, invoice.organization_id)
+    include_late = bool(org is not None and org.accept_late_events)
+    corrected = corrected_by_fee(session.connection(), [f.id for f in fees])
     for fee in fees:
-        derived = _rederive(session, invoice, fee)
+        derived = rederive_fee(session, invoice, fee, include_late=include_late)
         if derived is None:
             report.fees_skipped += 1
             continue
         report.fees_rederived += 1
         amount_cents, events_count = derived
-        if amount_cents != fee.amount_cents:
-            drift(fee.id, "amount_cents", fee.amount_cents, amount_cents)
-        if fee.events_count is not None and events_count != fee.events_count:
-            drift(fee.id, "events_count", fee.events_count, events_count)
+        stored = fee.amount_cents + corrected.get(fee.id, 0)
+        if amount_cents != stored:
+            drift(fee.id, "amount_cents", stored, amount_cents)
+        # A corrected fee's events changed after issue: its count no longer re-derives.
+        counted = fee.events_count
+        if fee.id not in corrected and counted is not None and events_count != counted:
+            drift(fee.id, "events_count", counted, events_count)
     fees_sum = sum(f.amount_cents for f in fees)
     if fees_sum != invoice.fees_amount_cents:
         drift(None, "fees_amount_cents", invoice.fees_amount_cents, fees_sum)
@@ -127,9 +139,13 @@ def _audit_invoice(session: Session, invoice: Invoice, report: AuditReport) -> N
                 drift(None, name, stored, step["running_total_cents"])
 
 
-def _rederive(session: Session, invoice: Invoice, fee: Fee) -> tuple[int, int] | None:
+def rederive_fee(
+    session: Session, invoice: Invoice, fee: Fee, *, include_late: bool = False
+) -> tuple[int, int] | None:
     """(amount_cents, events_count) of a usage fee from its events; None if not a usage fee
-    this audit re-derives (subscription fees, pay-in-advance fees, prorated charges)."""
+    this audit re-derives (subscription fees, pay-in-advance fees, prorated charges, the
+    fees of correction invoices). Voided events are left out, amended ones read as they
+    are now; `include_late`: also the events received after the invoice was finalized."""
     if (
         fee.fee_type != "charge"
         or fee.charge_id is None
@@ -139,6 +155,7 @@ def _rederive(session: Session, invoice: Invoice, fee: Fee) -> tuple[int, int] |
         or fee.to_datetime is None
         or fee.true_up_parent_fee_id is not None
         or "min_amount_cents" in (fee.amount_details or {})
+        or "corrects_fee_id" in (fee.amount_details or {})
     ):
         return None
     charge = session.get(Charge, fee.charge_id)
@@ -153,13 +170,17 @@ def _rederive(session: Session, invoice: Invoice, fee: Fee) -> tuple[int, int] |
     grouped = (fee.item or {}).get("grouped_by") or {}
     if grouped:
         request = replace(request, group_values=dict(grouped))
-    cutoff = received_cutoff(
-        session.connection(),
-        organization_id=fee.organization_id,
-        external_subscription_id=sub.external_id,
-        request=request,
-        finalized_at=invoice.finalized_at or invoice.created_at,
-        events_count=fee.events_count,
+    cutoff = (
+        None
+        if include_late
+        else received_cutoff(
+            session.connection(),
+            organization_id=fee.organization_id,
+            external_subscription_id=sub.external_id,
+            request=request,
+            finalized_at=invoice.finalized_at or invoice.created_at,
+            events_count=fee.events_count,
+        )
     )
     events: list[UsageEvent] = []
     page = 1

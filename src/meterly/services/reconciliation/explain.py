@@ -251,6 +251,9 @@ def fee_events(
         received_by=issued_at,
         page=page,
         per_page=per_page,
+        # A finalized fee lists what it counted, events voided since included (their
+        # `voided_at` says so); a draft lists what it will count.
+        include_voided=issued_at is not None,
     )
 
 

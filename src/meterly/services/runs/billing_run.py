@@ -23,6 +23,7 @@ from meterly.services.billing import (
     PlannedSubscription,
     PrefetchedUsage,
     UsageKey,
+    activation,
     advance,
     bill_planned_invoice,
     finalize_due_drafts,
@@ -33,6 +34,8 @@ from meterly.services.billing import (
     successor_starts,
 )
 from meterly.services.common import Clock, FrozenClock, clock_for
+from meterly.services.corrections import CorrectionReport
+from meterly.services.corrections import run as run_corrections
 from meterly.services.credits import coupons, wallets
 from meterly.services.runs import fanout
 from meterly.services.runs.batch_session import batch_session, invoice_transaction
@@ -43,6 +46,7 @@ from meterly.services.subscriptions import (
     started,
     terminate_ended,
 )
+from meterly.store import clock_scope
 from meterly.store.integrity import violates
 from meterly.store.tables import (
     Invoice,
@@ -64,6 +68,8 @@ class RunReport:
     overdue: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     amount_cents_by_currency: dict[str, int] = field(default_factory=dict)
+    # The credit notes and correction invoices the corrected events called for.
+    corrections: CorrectionReport = field(default_factory=CorrectionReport)
 
 
 # --- the billing run -------------------------------------------------------------------
@@ -92,8 +98,15 @@ def run(
         activated = activate_pending(
             session, organization_id=organization_id, clock=FrozenClock(as_of)
         )
-        started(session, activated, FrozenClock(as_of))
+        # A future subscription with a payment rule waits for its first payment instead.
+        gated = {
+            s.id
+            for s in activated
+            if activation.gate_start(session, sub=s, clock=FrozenClock(as_of))
+        }
+        started(session, [s for s in activated if s.id not in gated], FrozenClock(as_of))
         report.activated = len(activated)
+    _settle_activations(database, as_of=as_of, organization_id=organization_id)
     with database.unit_of_work() as session:
         end_trials(session, organization_id=organization_id, clock=FrozenClock(as_of))
         alert_terminations(session, organization_id=organization_id, clock=FrozenClock(as_of))
@@ -107,6 +120,12 @@ def run(
         lease_clock=lease_clock or clock_for(None),
     )
     report.finalized_drafts = finalize_due_drafts(database, as_of=as_of, clock=clock)
+    # Finalized invoices are never rewritten: corrected events get correction documents.
+    report.corrections = run_corrections(
+        database, clock=FrozenClock(as_of), organization_id=organization_id
+    )
+    # A start that cost nothing is paid at once: activated in the run that billed it.
+    _settle_activations(database, as_of=as_of, organization_id=organization_id)
     _housekeeping(database, as_of=as_of, organization_id=organization_id, report=report)
 
     checks = spend.run_checks(database, clock=FrozenClock(as_of), organization_id=organization_id)
@@ -131,6 +150,10 @@ def _bill_shared_runs(
     boundary. Batches of the scope's open run first (another worker's, or one a dead worker
     left), then, if that run was as of an earlier instant, a run of our own."""
     scope = organization_id or "*"
+    if (test_clock_id := clock_scope.current()) is not None:
+        # The clock's own id (an id like an organization's: the column holds 36 characters):
+        # its run never joins, nor waits for, the live one.
+        scope = test_clock_id
     holder = fanout.holder_name()
     while True:
         shared = fanout.open_or_join(
@@ -189,6 +212,17 @@ def _bill_batch(
         )
 
 
+def _settle_activations(
+    database: Database, *, as_of: datetime, organization_id: str | None
+) -> None:
+    """Subscriptions waiting for their first payment: activated once it is paid, canceled
+    when their rule's timeout has passed (`billing.activation`)."""
+    with database.unit_of_work() as session:
+        activation.settle_incomplete(
+            session, clock=FrozenClock(as_of), organization_id=organization_id
+        )
+
+
 def _housekeeping(
     database: Database, *, as_of: datetime, organization_id: str | None, report: RunReport
 ) -> None:
@@ -198,7 +232,8 @@ def _housekeeping(
     with database.unit_of_work() as session:
         report.overdue = invoices.mark_overdue(session, clock=at, organization_id=organization_id)
     with database.unit_of_work() as session:
-        coupons.terminate_expired(session, clock=at)
+        if clock_scope.current() is None:  # coupons belong to no customer: live time only
+            coupons.terminate_expired(session, clock=at)
         wallets.terminate_expired(session, clock=at)
     with database.unit_of_work() as session:
         wallets.run_recurring_top_ups(session, clock=at)

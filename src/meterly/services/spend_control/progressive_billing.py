@@ -25,6 +25,7 @@ from meterly.services.common import Clock, new_id
 from meterly.services.credits import PROGRESSIVE
 from meterly.services.metering import charges_window, compute_usage
 from meterly.services.notifications import enqueue
+from meterly.store.clock_scope import in_scope
 from meterly.store.tables import Fee, Invoice, InvoiceSubscription, Plan, Subscription
 from meterly.store.tables_spend import LifetimeUsage, UsageThresholdCrossing
 
@@ -272,7 +273,9 @@ def checks_due(session: Session, *, organization_id: str | None = None) -> list[
         select(Subscription.id, Subscription.usage_thresholds, Plan.usage_thresholds)
         .join(Plan, Plan.id == Subscription.plan_id)
         .where(
-            Subscription.status == "active", Subscription.progressive_billing_disabled.is_(False)
+            Subscription.status == "active",
+            Subscription.progressive_billing_disabled.is_(False),
+            in_scope(Subscription.customer_id),
         )
     )
     if organization_id:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from meterly.services.common import Clock
 from meterly.services.spend_control import alerts, progressive_billing
+from meterly.store.clock_scope import alert_in_scope
 from meterly.store.tables import Subscription
 from meterly.store.tables_spend import Alert
 from meterly.store.uow import Database
@@ -33,7 +34,7 @@ def run_checks(
     report = SpendReport()
     with database.unit_of_work() as session:
         subscription_ids = progressive_billing.checks_due(session, organization_id=organization_id)
-        query = select(Alert.id).where(Alert.deleted_at.is_(None))
+        query = select(Alert.id).where(Alert.deleted_at.is_(None), alert_in_scope())
         if organization_id:
             query = query.where(Alert.organization_id == organization_id)
         alert_ids = list(session.scalars(query))

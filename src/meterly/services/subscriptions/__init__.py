@@ -14,7 +14,11 @@ from meterly.services.subscriptions.lifecycle import (
     terminate,
     update,
 )
-from meterly.services.subscriptions.notices import alert_terminations, end_trials
+from meterly.services.subscriptions.notices import (
+    TERMINATION_ALERT_DAYS,
+    alert_terminations,
+    end_trials,
+)
 
 STATUSES = _reads.STATUSES
 active = _reads.active
@@ -26,6 +30,7 @@ timezone_of = _reads.timezone_of
 
 __all__ = [
     "STATUSES",
+    "TERMINATION_ALERT_DAYS",
     "TERMINATION_CREDIT_NOTES",
     "TERMINATION_INVOICES",
     "SubscriptionInput",

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from meterly.services.common import Clock, FrozenClock
-from meterly.services.subscriptions.lifecycle import terminate
+from meterly.services.subscriptions.lifecycle import terminate_at
+from meterly.store.clock_scope import in_scope
 from meterly.store.tables import Subscription
 
 
@@ -30,6 +31,7 @@ def terminate_ended(
         Subscription.status == "active",
         Subscription.ending_at.is_not(None),
         Subscription.ending_at <= now,
+        in_scope(Subscription.customer_id),
     )
     if organization_id:
         query = query.where(Subscription.organization_id == organization_id)
@@ -38,5 +40,5 @@ def terminate_ended(
         assert sub.ending_at is not None
         started = sub.started_at or sub.subscription_at
         # Never before the start: an ending_at set in the past of a later plan change.
-        terminate(session, sub=sub, clock=FrozenClock(max(sub.ending_at, started)))
+        terminate_at(session, sub=sub, clock=FrozenClock(max(sub.ending_at, started)))
     return ended

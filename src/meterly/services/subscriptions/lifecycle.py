@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from meterly.domain.errors import NotAllowed, NotFound, ValidationFailed
 from meterly.domain.periods import BillingTime
 from meterly.domain.subscription_fee import is_upgrade, yearly_amount_cents
-from meterly.services.accounts import active, current_period
+from meterly.services.accounts import active, current_period, customer_clock
 from meterly.services.accounts import customers as customer_service
-from meterly.services.billing import fixed_charge_fees
+from meterly.services.billing import activation, fixed_charge_fees
 from meterly.services.billing import terminate as bill_termination
 from meterly.services.catalog import fixed_charges
 from meterly.services.common import Clock, new_id
@@ -40,6 +40,7 @@ class SubscriptionInput:
     ending_at: datetime | None = None
     plan_overrides: dict[str, Any] | None = None
     consolidate_invoice: bool | None = None
+    activation_rules: list[Any] | None = None
     sent: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -71,8 +72,8 @@ def create(
     if errors:
         raise ValidationFailed(errors)
     assert data.plan_code and data.external_customer_id and data.external_id
+    rules = activation.parse_rules(data.activation_rules)
     plan = _plan(session, organization_id, data.plan_code)
-    now = clock.now()
     customer = customer_service.find_optional(
         session, organization_id=organization_id, external_id=data.external_customer_id
     )
@@ -83,6 +84,8 @@ def create(
             data=customer_service.CustomerInput(external_id=data.external_customer_id),
             clock=clock,
         )
+    clock = customer_clock(session, customer, clock)  # a test clock's customer: its time
+    now = clock.now()
     if customer.currency is None:
         customer.currency = plan.amount_currency
     if data.plan_overrides:
@@ -93,6 +96,9 @@ def create(
         if current.customer_id != customer.id:
             raise ValidationFailed.field("external_id", "value_already_exist")
         return _change_plan(session, current, plan, data=data, clock=clock)
+    if _incomplete(session, organization_id, data.external_id) is not None:
+        # Waiting for its first payment: it cannot be re-planned before it runs.
+        raise ValidationFailed.field("external_id", "value_already_exist")
     pending = session.scalar(
         select(Subscription).where(
             Subscription.organization_id == organization_id,
@@ -128,9 +134,20 @@ def create(
     session.add(sub)
     session.flush()
     session.refresh(sub)
-    if sub.status == "active":
+    activation.attach_rules(session, sub=sub, rules=rules, clock=clock)
+    if sub.status == "active" and not activation.gate_start(session, sub=sub, clock=clock):
         _started(session, sub, clock)
     return sub
+
+
+def _incomplete(session: Session, organization_id: str, external_id: str) -> Subscription | None:
+    return session.scalar(
+        select(Subscription).where(
+            Subscription.organization_id == organization_id,
+            Subscription.external_id == external_id,
+            Subscription.status == activation.INCOMPLETE,
+        )
+    )
 
 
 def started(session: Session, subs: Sequence[Subscription], clock: Clock) -> None:
@@ -207,6 +224,7 @@ def _successor(
 def update(
     session: Session, *, sub: Subscription, data: SubscriptionInput, clock: Clock
 ) -> Subscription:
+    clock = customer_clock(session, sub.customer, clock)
     now = clock.now()
     if "name" in data.sent:
         sub.name = data.name
@@ -216,13 +234,17 @@ def update(
         if data.ending_at is not None and data.ending_at <= now:
             raise ValidationFailed.field("ending_at", "invalid_date")
         sub.ending_at = data.ending_at
+    if "activation_rules" in data.sent:
+        rules = activation.parse_rules(data.activation_rules)
+        activation.replace_rules(session, sub=sub, rules=rules, clock=clock)
     if data.subscription_at is not None:
         if sub.status != "pending":
             raise ValidationFailed.field("subscription_at", "value_is_invalid")
         sub.subscription_at = data.subscription_at
         if data.subscription_at <= now:
             sub.status, sub.started_at = "active", data.subscription_at
-            _started(session, sub, clock)
+            if not activation.gate_start(session, sub=sub, clock=clock):
+                _started(session, sub, clock)
     if data.plan_overrides:
         sub.plan_id = _override_plan(session, sub.plan, data.plan_overrides, now=now).id
     sub.updated_at = now
@@ -244,7 +266,27 @@ def terminate(
     on_termination_invoice: str | None = None,
     on_termination_credit_note: str | None = None,
 ) -> Subscription:
-    """Terminate an active subscription (billing its open period) or cancel a pending one."""
+    """Terminate an active subscription (billing its open period) or cancel a pending one,
+    now: the live clock's now, or for a customer under a test clock the clock's."""
+    return terminate_at(
+        session,
+        sub=sub,
+        clock=customer_clock(session, sub.customer, clock),
+        on_termination_invoice=on_termination_invoice,
+        on_termination_credit_note=on_termination_credit_note,
+    )
+
+
+def terminate_at(
+    session: Session,
+    *,
+    sub: Subscription,
+    clock: Clock,
+    on_termination_invoice: str | None = None,
+    on_termination_credit_note: str | None = None,
+) -> Subscription:
+    """`terminate` at the instant `clock` shows, whatever the customer's clock (the billing
+    run ends a subscription at its own `ending_at`)."""
     if on_termination_invoice is not None and on_termination_invoice not in TERMINATION_INVOICES:
         raise ValidationFailed.field("on_termination_invoice", "value_is_invalid")
     if (
@@ -257,6 +299,9 @@ def terminate(
     if sub.status == "pending":
         now = clock.now()
         sub.status, sub.canceled_at, sub.updated_at = "canceled", now, now
+        return sub
+    if sub.status == activation.INCOMPLETE:  # it never ran: canceled, its start unbilled
+        activation.cancel(session, sub=sub, reason=None, clock=clock)
         return sub
     if sub.status != "active":
         raise NotAllowed("subscription_not_active")

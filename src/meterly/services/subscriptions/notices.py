@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from meterly.services.accounts import terms_of
 from meterly.services.common import Clock
 from meterly.services.notifications import enqueue
+from meterly.store.clock_scope import in_scope
 from meterly.store.tables import Plan, Subscription
 
 # Lago warns 45 days, then 15 days, before a subscription's `ending_at`.
@@ -31,6 +32,7 @@ def end_trials(session: Session, *, organization_id: str | None, clock: Clock) -
             Subscription.status == "active",
             Subscription.trial_ended_at.is_(None),
             Plan.trial_period > 0,
+            in_scope(Subscription.customer_id),
         )
     )
     if organization_id:
@@ -59,6 +61,7 @@ def alert_terminations(session: Session, *, organization_id: str | None, clock: 
         Subscription.ending_at.is_not(None),
         Subscription.ending_at > now,
         Subscription.ending_at <= horizon,
+        in_scope(Subscription.customer_id),
     )
     if organization_id:
         query = query.where(Subscription.organization_id == organization_id)

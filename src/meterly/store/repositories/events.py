@@ -305,6 +305,7 @@ def events_in_window(
             events.c.code.in_(list(codes)),
             events.c.timestamp >= window_from,
             events.c.timestamp <= window_to,
+            events.c.voided_at.is_(None),
         )
         .order_by(events.c.timestamp, events.c.transaction_id)
     )

@@ -7,11 +7,13 @@ package imports every area, which puts every table on `metadata` (Alembic autoge
 whatever module a caller imported first; every name is re-exported here.
 """
 
+from meterly.store.tables.activation_rules import SubscriptionActivationRule
 from meterly.store.tables.activity import ActivityLog, ApiLog
 from meterly.store.tables.base import NOT_DELETED, UUID, Base, Json, _live_unique, metadata
 from meterly.store.tables.billing_entities import BillingEntity
 from meterly.store.tables.billing_runs import BillingRun, BillingRunBatch
 from meterly.store.tables.catalog import BillableMetricRow, Charge, ChargeFilter, Plan, Tax
+from meterly.store.tables.corrections import EventCorrection, FeeCorrection
 from meterly.store.tables.coupons import AddOnRow, AppliedCouponRow, CouponCredit, CouponRow
 from meterly.store.tables.credit_notes import CreditNote, CreditNoteItem
 from meterly.store.tables.customers import Customer, Subscription
@@ -44,6 +46,7 @@ from meterly.store.tables.payments import (
 from meterly.store.tables.signing_keys import SigningKey
 from meterly.store.tables.spend import Alert, LifetimeUsage, TriggeredAlert, UsageThresholdCrossing
 from meterly.store.tables.tenancy import ApiKey, Organization
+from meterly.store.tables.test_clocks import TestClock
 from meterly.store.tables.wallets import (
     RecurringTransactionRule,
     Wallet,
@@ -79,9 +82,11 @@ __all__ = [
     "DocumentSequence",
     "DunningCampaign",
     "Email",
+    "EventCorrection",
     "Feature",
     "FeaturePrivilege",
     "Fee",
+    "FeeCorrection",
     "FixedCharge",
     "FixedChargeUnits",
     "Invitation",
@@ -106,8 +111,10 @@ __all__ = [
     "SignInFailure",
     "SigningKey",
     "Subscription",
+    "SubscriptionActivationRule",
     "SubscriptionEntitlement",
     "Tax",
+    "TestClock",
     "TriggeredAlert",
     "UsageThresholdCrossing",
     "User",

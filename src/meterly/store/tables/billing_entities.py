@@ -31,5 +31,8 @@ class BillingEntity(Base):
     invoice_grace_period: Mapped[int | None] = mapped_column(Integer, nullable=True)
     timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     einvoicing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    finalize_zero_amount_invoice: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # Lago's `email_settings` (which documents are e-mailed); None: the organization's.
+    email_settings: Mapped[list[str] | None] = mapped_column(Json, nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

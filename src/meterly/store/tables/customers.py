@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from meterly.store.tables.activation_rules import SubscriptionActivationRule
 from meterly.store.tables.base import UUID, Base, Json, _live_unique
 from meterly.store.tables.catalog import Plan
 
@@ -42,6 +43,8 @@ class Customer(Base):
     skip_invoice_custom_sections: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # The test clock the customer lives under (0028); never changes once created.
+    test_clock_id: Mapped[str | None] = mapped_column(ForeignKey("test_clocks.id"), index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
@@ -59,7 +62,7 @@ class Subscription(Base):
     plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"))
     external_id: Mapped[str]
     name: Mapped[str | None]
-    # pending | active | terminated | canceled
+    # pending | incomplete | active | terminated | canceled
     status: Mapped[str] = mapped_column(String(16))
     billing_time: Mapped[str] = mapped_column(String(16))
     subscription_at: Mapped[datetime]
@@ -81,8 +84,16 @@ class Subscription(Base):
     usage_thresholds: Mapped[list[Any]] = mapped_column(Json, default=list)
     # Last billing boundary invoiced by the billing clock (None before the first one).
     last_billed_boundary: Mapped[datetime | None]
+    # A subscription gated by an activation rule: when its first payment activated it,
+    # or why it was canceled before (payment_failed | timeout) (0029).
+    activated_at: Mapped[datetime | None]
+    cancellation_reason: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
     customer: Mapped[Customer] = relationship(lazy="joined", viewonly=True)
     plan: Mapped[Plan] = relationship(lazy="joined", viewonly=True)
+    # Read only when shown (the API, webhooks): the billing run never touches them.
+    activation_rules: Mapped[list[SubscriptionActivationRule]] = relationship(
+        lazy="select", viewonly=True, order_by="SubscriptionActivationRule.created_at"
+    )

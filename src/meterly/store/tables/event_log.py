@@ -7,7 +7,8 @@ from sqlalchemy import Column, Index, String, Table
 from meterly.store.tables.base import UUID, Json, metadata
 from meterly.store.types import AwareDateTime, ExactDecimal
 
-# Events are appended, never updated. Idempotency is Lago's: one event per
+# Events are appended, and updated only by a correction (void, amend: services/corrections).
+# Idempotency is Lago's: one event per
 # (organization, external subscription, transaction id); the unique index leads with the
 # transaction id so `GET /events/{transaction_id}` uses it too. The second index serves
 # the usage queries: one subscription, one metric code, a time window.
@@ -23,6 +24,10 @@ events = Table(
     Column("precise_total_amount_cents", ExactDecimal(), nullable=True),
     Column("lago_id", UUID, nullable=False),
     Column("created_at", AwareDateTime(), nullable=False),
+    # Corrections (0027): a voided event keeps its row and stops counting everywhere; an
+    # amended one is rewritten in place, its former values kept in `event_corrections`.
+    Column("voided_at", AwareDateTime(), nullable=True),
+    Column("amended_at", AwareDateTime(), nullable=True),
     Index(
         "uq_events_idempotency",
         "organization_id",

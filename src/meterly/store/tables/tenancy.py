@@ -32,6 +32,9 @@ class Organization(Base):
     allow_private_webhook_urls: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # Events timestamped in a period already invoiced: stored and flagged either way; when
+    # on, the next correction run bills them (services/corrections).
+    accept_late_events: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Address, legal and contact fields: echoed on the wire, never used by billing rules.
     profile: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     billing_configuration: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)

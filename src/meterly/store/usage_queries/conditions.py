@@ -61,10 +61,15 @@ def request_conditions(
     upper: datetime | None,
     *,
     strictly_before: bool = False,
+    include_voided: bool = False,
 ) -> list[ColumnElement[bool]]:
     """A request's code, time range, filter and group, whatever the subscription."""
     t = props.table
     conditions: list[ColumnElement[bool]] = [t.c.code == request.metric.code]
+    if not include_voided and "voided_at" in t.c:
+        # A voided event counts nowhere (services/corrections). The ClickHouse event
+        # store has no such column: corrections are refused for its organizations.
+        conditions.append(t.c.voided_at.is_(None))
     if lower is not None:
         conditions.append(t.c.timestamp >= lower)
     if upper is not None:

@@ -35,7 +35,7 @@ from meterly.web.dashboard.common import PER_PAGE, _int, _not_found, _page, sect
 
 router = section_router()
 
-STATUSES = ("active", "pending", "terminated", "canceled")
+STATUSES = ("active", "pending", "incomplete", "terminated", "canceled")
 
 
 def _plans(session: Session, who: auth.Operator) -> list[Plan]:

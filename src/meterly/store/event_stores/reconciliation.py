@@ -1,0 +1,168 @@
+"""The reads of reconciliation, audit and explain, from ClickHouse: events, a page at a time.
+
+The trust tools read events two ways: the exact events one fee counted (the usage
+statements' own conditions, `usage._conditions`, so the list and the fee cannot drift
+apart), and every event of one subscription, streamed in sorting-key order so a caller
+can stage them next to the catalog (`store.reconciliation_staged`). Nothing here loads
+all events: the lists are paged with LIMIT/OFFSET as the SQL path does, the stream with
+a keyset on the table's own sorting key. ClickHouse has no void marker (corrections are
+refused there), so `include_voided` has nothing to add.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from meterly.store.event_stores.clickhouse import _EVENT_COLUMNS, ClickHouseEvents, _event
+from meterly.store.event_stores.sql import instant, parse_instant, text
+from meterly.store.event_stores.usage import _conditions
+from meterly.store.usage_queries.request import UsageRequest
+
+# Events fetched per statement when streaming a subscription's events.
+STREAM_PAGE = 5_000
+
+
+def _row(values: list[Any]) -> dict[str, Any]:
+    # The main database's shape: ClickHouse keeps no corrections, so none is voided.
+    return {**_event(values), "voided_at": None, "amended_at": None}
+
+
+def _counted_where(
+    organization_id: str,
+    external_subscription_id: str,
+    request: UsageRequest,
+    received_by: datetime | None,
+) -> str:
+    # A recurring metric carries every earlier event over: no lower bound, as in billing.
+    lower = None if request.includes_prior else request.window_from
+    parts = [
+        f"organization_id = {text(organization_id)}",
+        f"external_subscription_id = {text(external_subscription_id)}",
+        _conditions(request, lower, request.window_to),
+    ]
+    if received_by is not None:
+        parts.append(f"created_at <= {instant(received_by)}")
+    return " AND ".join(parts)
+
+
+def counted_events(
+    store: ClickHouseEvents,
+    *,
+    organization_id: str,
+    external_subscription_id: str,
+    request: UsageRequest,
+    received_by: datetime | None,
+    page: int,
+    per_page: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """`store.reconciliation_events.counted_events` on ClickHouse: one page, oldest first."""
+    where = _counted_where(organization_id, external_subscription_id, request, received_by)
+    total = store.transport.query(f"SELECT count() FROM {store.table} FINAL WHERE {where}")
+    rows = store.transport.query(
+        f"SELECT {_EVENT_COLUMNS} FROM {store.table} FINAL WHERE {where}"
+        " ORDER BY timestamp, created_at, lago_id"
+        f" LIMIT {int(per_page)} OFFSET {max(0, (int(page) - 1) * int(per_page))}"
+    )
+    return [_row(r) for r in rows], int(total[0][0])
+
+
+def nth_received(
+    store: ClickHouseEvents,
+    *,
+    organization_id: str,
+    external_subscription_id: str,
+    request: UsageRequest,
+    nth: int,
+) -> datetime | None:
+    """The reception instant of the `nth` event (reception order) a request reads."""
+    where = _counted_where(organization_id, external_subscription_id, request, None)
+    rows = store.transport.query(
+        f"SELECT created_at FROM {store.table} FINAL WHERE {where}"
+        f" ORDER BY created_at, lago_id LIMIT 1 OFFSET {max(0, int(nth) - 1)}"
+    )
+    return parse_instant(rows[0][0]) if rows else None
+
+
+def event_of(
+    store: ClickHouseEvents,
+    organization_id: str,
+    external_subscription_id: str,
+    transaction_id: str,
+) -> dict[str, Any] | None:
+    """One event by its idempotency key (organization, transaction, subscription)."""
+    rows = store.transport.query(
+        f"SELECT {_EVENT_COLUMNS} FROM {store.table} FINAL"
+        f" WHERE organization_id = {text(organization_id)}"
+        f" AND external_subscription_id = {text(external_subscription_id)}"
+        f" AND transaction_id = {text(transaction_id)} LIMIT 1"
+    )
+    return _row(rows[0]) if rows else None
+
+
+def subscriptions_with_events(
+    store: ClickHouseEvents,
+    *,
+    organization_id: str | None = None,
+    timestamp_from: datetime | None = None,
+    timestamp_to: datetime | None = None,
+) -> list[tuple[str, str]]:
+    """(organization, external subscription id) pairs holding events with a timestamp in
+    [from, to), in order. One pair per subscription: the list grows with subscriptions,
+    never with events."""
+    where = ["1"]
+    if organization_id is not None:
+        where.append(f"organization_id = {text(organization_id)}")
+    if timestamp_from is not None:
+        where.append(f"timestamp >= {instant(timestamp_from)}")
+    if timestamp_to is not None:
+        where.append(f"timestamp < {instant(timestamp_to)}")
+    # No FINAL: a duplicate not yet merged names the same pair.
+    rows = store.transport.query(
+        f"SELECT DISTINCT organization_id, external_subscription_id FROM {store.table}"
+        f" WHERE {' AND '.join(where)} ORDER BY organization_id, external_subscription_id"
+    )
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+def subscription_events(
+    store: ClickHouseEvents,
+    *,
+    organization_id: str,
+    external_subscription_id: str,
+    timestamp_from: datetime | None = None,
+    timestamp_to: datetime | None = None,
+    page_size: int = STREAM_PAGE,
+) -> Iterator[list[dict[str, Any]]]:
+    """One subscription's events with a timestamp in [from, to] (bounds included), a page
+    at a time, in the sorting key's order; a keyset on (code, timestamp, transaction id)
+    pages without OFFSET, so each statement reads only its own granules."""
+    base = [
+        f"organization_id = {text(organization_id)}",
+        f"external_subscription_id = {text(external_subscription_id)}",
+    ]
+    if timestamp_from is not None:
+        base.append(f"timestamp >= {instant(timestamp_from)}")
+    if timestamp_to is not None:
+        base.append(f"timestamp <= {instant(timestamp_to)}")
+    after: tuple[str, datetime, str] | None = None
+    while True:
+        where = list(base)
+        if after is not None:
+            code, moment, tx = after
+            where.append(
+                f"(code, timestamp, transaction_id) > ({text(code)}, {instant(moment)}, {text(tx)})"
+            )
+        rows = store.transport.query(
+            f"SELECT {_EVENT_COLUMNS} FROM {store.table} FINAL WHERE {' AND '.join(where)}"
+            f" ORDER BY code, timestamp, transaction_id LIMIT {int(page_size)}"
+        )
+        if not rows:
+            return
+        page = [_row(r) for r in rows]
+        yield page
+        if len(page) < page_size:
+            return
+        last = page[-1]
+        after = (last["code"], last["timestamp"], last["transaction_id"])
