@@ -103,3 +103,27 @@ def test_the_invoice_fee_keeps_the_breakdown(api: Any) -> None:
     (fee,) = [f for f in fees if f["item"]["type"] == "charge"]
     assert fee["amount_cents"] == 1000
     assert by_team(fee["presentation_breakdowns"]) == {"a": "5.0", "b": "4.0", None: "1.0"}
+
+
+def test_filter_by_presentation_keeps_the_named_values(api: Any) -> None:
+    setup(api)
+
+    def breakdown(value: str) -> dict[str | None, str]:
+        params = {"external_subscription_id": "s", "filter_by_presentation": value}
+        usage = api.get("customers/c/current_usage", params=params)
+        assert usage.status_code == 200, usage.text
+        (charge,) = usage.json()["customer_usage"]["charges_usage"]
+        # The filter only trims the breakdowns: the charge is still 10 GB, 1000 cents.
+        assert (charge["units"], charge["amount_cents"]) == ("10.0", 1000)
+        return by_team(charge["presentation_breakdowns"])
+
+    assert breakdown('["a"]') == {"a": "5.0"}
+    assert breakdown('["a", "b"]') == {"a": "5.0", "b": "4.0"}
+    assert breakdown("b") == {"b": "4.0"}  # a bare value, as the client may send
+    assert breakdown("[]") == {}  # an empty list drops every breakdown
+    refused = api.get(
+        "customers/c/current_usage",
+        params={"external_subscription_id": "s", "filter_by_presentation": "[1, 2]"},
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error_details"] == {"filter_by_presentation": ["invalid_format"]}

@@ -129,3 +129,38 @@ def test_the_dashboard_invoice_page_shows_the_arithmetic(
     assert "15 × 0.5 + 1 = 8.5" in page
     # 8.5 dollars × 100 = 850 cents, the stored total.
     assert "8.5 × 100 = 850" in page
+
+
+def test_a_prorated_subscription_fee_shows_exact_arithmetic(
+    api: ApiClient, clock: FrozenClock
+) -> None:
+    plan = {
+        "name": "Base",
+        "code": "base",
+        "interval": "monthly",
+        "amount_cents": 1000,
+        "amount_currency": "USD",
+        "pay_in_advance": False,
+    }
+    assert api.post("plans", {"plan": plan}).status_code == 200  # type: ignore[attr-defined]
+    customer = {"external_id": "late", "name": "Late", "currency": "USD"}
+    assert api.post("customers", {"customer": customer}).status_code == 200  # type: ignore[attr-defined]
+    subscription = {
+        "external_customer_id": "late",
+        "plan_code": "base",
+        "external_id": "sub_late",
+        "billing_time": "calendar",
+        "subscription_at": "2024-01-15T00:00:00Z",
+    }
+    assert api.post("subscriptions", {"subscription": subscription}).status_code == 200  # type: ignore[attr-defined]
+    bill(api, clock, at(2, 1, 1))
+    invoices: Any = api.get("invoices", params={"external_customer_id": "late"})
+    (invoice,) = invoices.json()["invoices"]
+    res: Any = api.get(f"invoices/{invoice['lago_id']}/explain")
+    (fee,) = res.json()["explanation"]["fees"]
+    (line,) = fee["lines"]
+    # 15 to 31 January: 17 of 31 days of 10.00 = 170 / 31 = 5.48387… dollars, 548 cents;
+    # the per-day price never ends, so the line says the exact arithmetic instead.
+    assert line["label"] == "17 of 31 days"
+    assert line["arithmetic"].startswith("10 × 17 / 31 = 5.48387096774193548387")
+    assert fee["totals"]["amount_cents"] == 548

@@ -37,6 +37,40 @@ def _compute(request: Request, org: str, external_customer_id: str) -> dict[str,
     }
 
 
+def _presentation_filter(request: Request) -> frozenset[str] | None:
+    """Lago's `filter_by_presentation`: a JSON array of presentation values (a bare string
+    is one value); only breakdowns showing one of them are kept, `[]` drops them all."""
+    raw = request.query_params.get("filter_by_presentation")
+    if raw is None:
+        return None
+    try:
+        values = json.loads(raw)
+    except json.JSONDecodeError:
+        values = [raw]
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValidationFailed.field("filter_by_presentation", "invalid_format")
+    return frozenset(values)
+
+
+def _keep_presentations(body: Any, allowed: frozenset[str] | None) -> Any:
+    """The usage body with every breakdown list cut to the allowed presentation values."""
+    if allowed is None:
+        return body
+    if isinstance(body, list):
+        return [_keep_presentations(item, allowed) for item in body]
+    if not isinstance(body, dict):
+        return body
+    kept: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in ("presentation_breakdowns", "projected_presentation_breakdowns"):
+            kept[key] = [b for b in value if set(b.get("presentation_by", {}).values()) & allowed]
+        else:
+            kept[key] = _keep_presentations(value, allowed)
+    return kept
+
+
 def _customer_now(session: Any, org: str, external_customer_id: str, at: datetime) -> datetime:
     """Now for this customer: a customer under a test clock lives at the clock's time."""
     customer = customers.find_optional(
@@ -85,10 +119,11 @@ def current_usage(
     external_customer_id: str, request: Request, org: str = Depends(organization_id)
 ) -> Response:
     args = _compute(request, org, external_customer_id)
+    allowed = _presentation_filter(request)
     with unit_of_work(request) as session:
         args["at"] = _customer_now(session, org, external_customer_id, args["at"])
         usage, _customer = usage_service.current_usage(session, **args)
-        return envelope("customer_usage", customer_usage(usage))
+        return envelope("customer_usage", _keep_presentations(customer_usage(usage), allowed))
 
 
 @router.get("/{external_customer_id}/projected_usage")
@@ -96,8 +131,10 @@ def projected_usage(
     external_customer_id: str, request: Request, org: str = Depends(organization_id)
 ) -> Response:
     args = _compute(request, org, external_customer_id)
+    allowed = _presentation_filter(request)
     with unit_of_work(request) as session:
         args["at"] = _customer_now(session, org, external_customer_id, args["at"])
         usage, _customer = usage_service.current_usage(session, **args)
         ratio = usage_service.projection_ratio(usage.window, at=args["at"])
-        return envelope("customer_projected_usage", customer_usage(usage, ratio=ratio))
+        body = _keep_presentations(customer_usage(usage, ratio=ratio), allowed)
+        return envelope("customer_projected_usage", body)

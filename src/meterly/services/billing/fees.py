@@ -107,6 +107,12 @@ def build_subscription_fee(
                 ),
                 "flat_amount": "0",
                 "amount": str(precise_major),
+                # The per-day price rarely ends: the exact arithmetic is the plan's
+                # amount times the days billed over the days of the full period.
+                "arithmetic": (
+                    f"{Decimal(plan.amount_cents) / cur.subunit_to_unit} × {amount.days}"
+                    f" / {amount.full_period_days} = {precise_major}"
+                ),
             }
         ],
         amount_details={

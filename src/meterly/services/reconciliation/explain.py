@@ -53,6 +53,8 @@ def _line(raw: dict[str, Any]) -> dict[str, Any]:
         if adjustment
         else f"{_number(units)} × {_number(price)} + {_number(flat)} = {_number(product)}"
     )
+    # A line that stored its own exact arithmetic (a prorated subscription fee) shows it.
+    arithmetic = str(raw.get("arithmetic") or arithmetic)
     return {
         "label": raw["label"],
         "units": _number(units),
