@@ -131,6 +131,33 @@ def test_the_dashboard_invoice_page_shows_the_arithmetic(
     assert "8.5 × 100 = 850" in page
 
 
+def test_the_customer_portal_explains_its_invoices_and_lists_their_events(
+    api: ApiClient, clock: FrozenClock
+) -> None:
+    invoice = billed_january(api, clock)
+    install_web(api.client.app)
+    portal_url: Any = api.get("customers/c/portal_url")
+    path = "/" + portal_url.json()["customer"]["portal_url"].split("://", 1)[1].split("/", 1)[1]
+    home = api.client.get(path).text
+    explain_path = f"{path}/invoices/{invoice['lago_id']}/explain"
+    assert explain_path in home  # each invoice links to its explanation
+    page = api.client.get(explain_path)
+    assert page.status_code == 200
+    assert "15 × 0.5 + 1 = 8.5" in page.text  # the same arithmetic as the API's
+    assert "850 rounded half up to the cent = 850" in page.text
+    (fee_id,) = _charge_fee_ids(api, invoice)
+    events: Any = api.client.get(f"{path}/fees/{fee_id}/events", params={"per_page": 2})
+    assert [e["transaction_id"] for e in events.json()["events"]] == ["a", "b"]
+    assert events.json()["meta"]["total_count"] == 3
+    # Another customer's invoice, or a made-up one, is not shown through this link.
+    other = "00000000-0000-0000-0000-000000000000"
+    assert api.client.get(f"{path}/invoices/{other}/explain").status_code == 404
+    assert api.client.get(f"{path}/fees/{other}/events").status_code == 404
+    assert (
+        api.client.get(f"/portal/forged/invoices/{invoice['lago_id']}/explain").status_code == 404
+    )
+
+
 def test_a_prorated_subscription_fee_shows_exact_arithmetic(
     api: ApiClient, clock: FrozenClock
 ) -> None:

@@ -15,15 +15,16 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
-from meterly.api.http import clock, ok, settings, unit_of_work
+from meterly.api.http import clock, listing, ok, page_params, settings, unit_of_work
+from meterly.api.schemas.events import event
 from meterly.api.schemas.usage import customer_usage
 from meterly.domain.errors import NotAllowed, NotFound
 from meterly.domain.money import currency
-from meterly.services import invoicing
+from meterly.services import invoicing, reconciliation
 from meterly.services.accounts import find_organization
 from meterly.services.analytics import portal
 from meterly.services.documents import Formatter
-from meterly.store.tables import Customer, Invoice
+from meterly.store.tables import Customer, Fee, Invoice
 from meterly.web.links import invoice_pdf_url
 from meterly.web.templating import render
 
@@ -199,3 +200,63 @@ def portal_usage(token: str, request: Request) -> Response:
                 ),
             }
         )
+
+
+def _own_invoice(session: Session, customer: Customer, invoice_id: str | None) -> Invoice | None:
+    """An issued invoice of this customer (what the portal lists), else None."""
+    invoice = session.get(Invoice, invoice_id) if invoice_id else None
+    if (
+        invoice is None
+        or invoice.customer_id != customer.id
+        or invoice.status not in portal.VISIBLE_INVOICES
+    ):
+        return None
+    return invoice
+
+
+@router.get("/{token}/invoices/{invoice_id}/explain")
+def portal_explain(token: str, invoice_id: str, request: Request) -> Response:
+    """Why each line of one of the customer's invoices is this amount (issue 18's explain,
+    from the figures stored at issue), in the customer's language."""
+    with unit_of_work(request) as session:
+        try:
+            customer = _customer(request, session, token)
+        except NotFound:
+            return _not_found()
+        invoice = _own_invoice(session, customer, invoice_id)
+        if invoice is None:
+            return _not_found()
+        explanation = reconciliation.explain_invoice(
+            session, organization_id=customer.organization_id, invoice_id=invoice.id
+        )
+        return render(
+            "portal/invoice_explain.html",
+            f=_formatter(session, customer),
+            customer=customer,
+            invoice=invoice,
+            explanation=explanation,
+            token=token,
+        )
+
+
+@router.get("/{token}/fees/{fee_id}/events")
+def portal_fee_events(token: str, fee_id: str, request: Request) -> Response:
+    """The events behind one of the customer's invoice lines, oldest first, paginated."""
+    page, per_page = page_params(request)
+    with unit_of_work(request) as session:
+        try:
+            customer = _customer(request, session, token)
+        except NotFound:
+            return Response(_GONE, status_code=404, media_type="application/json")
+        fee = session.get(Fee, fee_id)
+        if fee is None or _own_invoice(session, customer, fee.invoice_id) is None:
+            gone = b'{"status":404,"error":"Not Found","code":"fee_not_found"}'
+            return Response(gone, status_code=404, media_type="application/json")
+        rows, total = reconciliation.fee_events(
+            session,
+            organization_id=customer.organization_id,
+            fee_id=fee.id,
+            page=page,
+            per_page=per_page,
+        )
+    return listing("events", [event(r) for r in rows], page=page, per_page=per_page, total=total)

@@ -32,7 +32,7 @@ from meterly.store.tables_wallets import Wallet
 
 LINK_LIFETIME = timedelta(hours=12)
 _PURPOSE = "meterly:portal:v1"
-_VISIBLE_INVOICES = ("finalized", "voided")
+VISIBLE_INVOICES = ("finalized", "voided")  # what the portal lists and explains
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +256,7 @@ def invoices(session: Session, customer: Customer, *, limit: int = 24) -> list[I
             .where(
                 Invoice.customer_id == customer.id,
                 Invoice.organization_id == customer.organization_id,
-                Invoice.status.in_(_VISIBLE_INVOICES),
+                Invoice.status.in_(VISIBLE_INVOICES),
             )
             .order_by(Invoice.issuing_date.desc(), Invoice.created_at.desc())
             .limit(limit)

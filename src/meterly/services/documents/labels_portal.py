@@ -66,4 +66,39 @@ PORTAL_LABELS: dict[str, tuple[str, str, str, str, str, str, str]] = {
         "dag van de periode",
         "dia do período",
     ),
+    "why_this_amount": (
+        "Why this amount",
+        "Détail du calcul",
+        "Wie sich der Betrag ergibt",
+        "Cómo se calcula",
+        "Come si calcola",
+        "Hoe het bedrag ontstaat",
+        "Como se calcula",
+    ),
+    "explain_intro": (
+        "Each line as it was computed when the invoice was issued, then how coupons, taxes"
+        " and credits moved the total.",
+        "Chaque ligne telle qu'elle a été calculée à l'émission de la facture, puis l'effet"
+        " des remises, taxes et crédits sur le total.",
+        "Jede Zeile, wie sie bei Ausstellung der Rechnung berechnet wurde, dann wie Gutscheine,"
+        " Steuern und Guthaben den Gesamtbetrag verändert haben.",
+        "Cada línea tal como se calculó al emitir la factura y, después, cómo los cupones,"
+        " impuestos y créditos cambiaron el total.",
+        "Ogni riga come è stata calcolata all'emissione della fattura, poi come coupon, imposte"
+        " e crediti hanno cambiato il totale.",
+        "Elke regel zoals die bij het uitreiken van de factuur is berekend, daarna hoe coupons,"
+        " belastingen en tegoeden het totaal veranderden.",
+        "Cada linha tal como foi calculada na emissão da fatura e, depois, como cupons,"
+        " impostos e créditos mudaram o total.",
+    ),
+    "events_counted": (
+        "events counted",
+        "événements comptés",
+        "gezählte Ereignisse",
+        "eventos contados",
+        "eventi conteggiati",
+        "getelde gebeurtenissen",
+        "eventos contados",
+    ),
+    "back": ("Back", "Retour", "Zurück", "Volver", "Indietro", "Terug", "Voltar"),
 }
