@@ -90,19 +90,10 @@ async def create_charge(code: str, request: Request) -> Response:
                 ),
                 clock=clock(request),
             )
-    except NotFound as exc:
-        if exc.resource == "plan":
-            return _not_found(request, who, exc.resource)
-        return _charge_form(
-            request,
-            who,
-            code,
-            charge_code=None,
-            values=data,
-            errors=messages.describe(exc),
-            status=422,
-        )
     except DomainError as exc:
+        # The plan (or charge) itself missing is a 404 page; anything else, the form again.
+        if isinstance(exc, NotFound) and exc.resource == "plan":
+            return _not_found(request, who, exc.resource)
         return _charge_form(
             request,
             who,
@@ -152,19 +143,10 @@ async def update_charge(code: str, charge_code: str, request: Request) -> Respon
                 ),
                 clock=clock(request),
             )
-    except NotFound as exc:
-        if exc.resource in ("plan", "charge"):
-            return _not_found(request, who, exc.resource)
-        return _charge_form(
-            request,
-            who,
-            code,
-            charge_code=charge_code,
-            values=data,
-            errors=messages.describe(exc),
-            status=422,
-        )
     except DomainError as exc:
+        # The plan (or charge) itself missing is a 404 page; anything else, the form again.
+        if isinstance(exc, NotFound) and exc.resource in ("plan", "charge"):
+            return _not_found(request, who, exc.resource)
         return _charge_form(
             request,
             who,
