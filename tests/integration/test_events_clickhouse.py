@@ -2,7 +2,7 @@
 
 What every event store promises: an acknowledged event is counted once (a duplicate is
 refused with the keys that were new, an all-or-nothing batch holding one stores nothing,
-and a duplicate that slipped in through a race never changes a figure), decimals stay
+and a row stored twice behind the check is listed once), decimals stay
 exact, the events API reads back what was sent, the cluster DDL has the replicated and
 distributed shape, and `events migrate` moves a main database's events resumably and
 verifies them. The aggregations themselves are held to the domain's reference by the
@@ -27,6 +27,7 @@ from meterly.store import event_stores
 from meterly.store.engine import create_engine
 from meterly.store.event_stores import ClickHouseEvents, schema_statements
 from meterly.store.event_stores.migration import migrate, source_totals, verify
+from meterly.store.event_stores.schema import rollup_statements
 from meterly.store.repositories import events as event_repository
 from meterly.store.schema import upgrade
 from meterly.store.tables import events
@@ -99,17 +100,18 @@ def test_one_group_of_requests_is_checked_and_stored_together(
     assert {t for t, _ in stored} == {"old", "n1", "n2", "n4"}
 
 
-def test_a_duplicate_that_raced_past_the_check_never_counts_twice(
+def test_a_row_stored_twice_behind_the_check_is_listed_once(
     chdb_events: ClickHouseEvents,
 ) -> None:
-    """Two API processes on a server may both insert one new event: FINAL keeps one."""
-    first = row("raced", properties={"gb": "2"})
+    """`insert_rows` skips the check (a migration checks itself): should a row still land
+    twice, `FINAL` keeps one for the events API. Usage relies on the check instead (the
+    hourly rollup counts inserts): see test_clickhouse_rollup for racing processes."""
+    first = row("twice", properties={"gb": "2"})
     chdb_events.insert_rows([first])
-    chdb_events.insert_rows([{**first, "lago_id": str(uuid.uuid4())}])  # the second process
-    assert usage(chdb_events, AggregationType.COUNT).events_count == 1
-    assert usage(chdb_events, AggregationType.SUM).units == Decimal(2)
+    chdb_events.insert_rows([{**first, "lago_id": str(uuid.uuid4())}])
     _, total = chdb_events.list_page(organization_id=ORG, page=1, per_page=10)
     assert total == 1
+    assert chdb_events.find_by_transaction_id(ORG, "twice") is not None
 
 
 def test_the_event_writer_acknowledges_after_the_insert(chdb_events: ClickHouseEvents) -> None:
@@ -198,6 +200,34 @@ def test_the_cluster_schema_is_replicated_shards_behind_a_distributed_table() ->
     assert len(single) == 2 and "ENGINE = ReplacingMergeTree\n" in single[1]
     with pytest.raises(ValueError):
         schema_statements("meterly; DROP TABLE x")
+
+
+def test_the_cluster_rollup_lives_beside_each_shards_events() -> None:
+    """Each shard's view rolls up its own `events_local` into its own `events_hourly_local`,
+    sharded like the events, so one subscription's hours are on the shard of its events."""
+    (local, distributed), view = rollup_statements("meterly", "prod")
+    assert local.startswith(
+        "CREATE TABLE IF NOT EXISTS meterly.events_hourly_local ON CLUSTER prod ("
+    )
+    assert (
+        "ENGINE = ReplicatedAggregatingMergeTree("
+        "'/clickhouse/tables/{shard}/meterly/events_hourly_local', '{replica}')" in local
+    )
+    assert "ORDER BY (organization_id, external_subscription_id, code, hour)" in local
+    assert distributed.endswith(
+        "ENGINE = Distributed(prod, meterly, events_hourly_local,"
+        " cityHash64(organization_id, external_subscription_id))"
+    )
+    assert view.startswith(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS meterly.events_hourly_view ON CLUSTER prod"
+        " TO meterly.events_hourly_local AS"
+    )
+    assert "FROM meterly.events_local GROUP BY" in view
+    (single,), single_view = rollup_statements("meterly")
+    assert "ENGINE = AggregatingMergeTree\n" in single
+    assert (
+        "TO meterly.events_hourly AS" in single_view and "FROM meterly.events GROUP" in single_view
+    )
 
 
 # --- migrating a main database's events ----------------------------------------------------

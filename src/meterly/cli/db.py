@@ -25,14 +25,16 @@ def upgrade_schema(database_url: str) -> str | None:
     """Bring the schema to the newest migration (creating it on an empty database), and
     create the ClickHouse events table when `METERLY_EVENTS_URL` selects that store
     (replicated, behind a Distributed table, when `METERLY_CLICKHOUSE_CLUSTER` is set)."""
-    from meterly.store.event_stores import configured
+    from meterly.store.event_stores import configured, ingestion_lock
     from meterly.store.schema import current_revision, upgrade
 
     with open_database(database_url, require_schema=False) as database, reporting_errors():
         upgrade(database.engine)
         event_store = configured()
         if event_store is not None:
-            event_store.create_schema()
+            # A rollup created over stored events is filled while no process ingests.
+            with database.engine.connect() as conn, ingestion_lock(conn):
+                event_store.create_schema()
         return current_revision(database.engine)
 
 

@@ -211,7 +211,7 @@ class EventWriter:
                 return
             clickhouse = event_stores.configured()
             if clickhouse is not None:
-                _settle(group, _commit_clickhouse(clickhouse, group))
+                _settle(group, self._commit_clickhouse(clickhouse, group))
                 return
             try:
                 outcomes = self._commit_all_new(group) or self._commit_one_by_one(group)
@@ -282,6 +282,33 @@ class EventWriter:
             for submission in group
         ]
 
+    def _commit_clickhouse(
+        self, store: event_stores.ClickHouseEvents, group: list[_Submission]
+    ) -> list[Outcome]:
+        """The ClickHouse event store: one duplicate check and one INSERT for the group.
+
+        The store checks and inserts under its lock, and under the deployment's ingestion
+        lock when the main database is PostgreSQL (`event_stores.ingestion_lock`: API
+        processes on several machines never both insert one new event). It inserts nothing
+        of an all-or-nothing request holding an old key. On a failure every request is
+        told its events were not stored (503); a part the server wrote before failing is
+        recognised on retry by its transaction ids and never counts twice.
+        """
+        try:
+            if self.database.engine.dialect.name == "postgresql":
+                with event_stores.ingestion_lock(self._held_connection()):
+                    answers = store.append_groups([(s.rows, s.all_or_nothing) for s in group])
+            else:
+                answers = store.append_groups([(s.rows, s.all_or_nothing) for s in group])
+        except Exception as exc:
+            _log.error("the ClickHouse event store cannot store events: %s", exc)
+            self._drop_connection()
+            return [EventsNotStored(f"the event store is unavailable: {exc}")] * len(group)
+        return [
+            WriteResult(keys, committed=not s.all_or_nothing or len(keys) == len(s.rows))
+            for s, keys in zip(group, answers, strict=True)
+        ]
+
     def _held_connection(self) -> Connection:
         """The writer's own connection, kept between groups: no pool check-out per commit."""
         if self._connection is None:
@@ -322,27 +349,6 @@ class EventWriter:
 
 
 _NOT_STORED = "the events could not be stored in time: the database is unavailable"
-
-
-def _commit_clickhouse(
-    store: event_stores.ClickHouseEvents, group: list[_Submission]
-) -> list[Outcome]:
-    """The ClickHouse event store: one duplicate check and one INSERT for the group.
-
-    The store checks and inserts under one lock and inserts nothing of an all-or-nothing
-    request holding an old key (see `event_stores.clickhouse`). On a failure every request
-    is told its events were not stored (503); a part the server wrote before failing is
-    recognised on retry by its transaction ids and never counts twice.
-    """
-    try:
-        answers = store.append_groups([(s.rows, s.all_or_nothing) for s in group])
-    except Exception as exc:
-        _log.error("the ClickHouse event store cannot store events: %s", exc)
-        return [EventsNotStored(f"the event store is unavailable: {exc}")] * len(group)
-    return [
-        WriteResult(keys, committed=not s.all_or_nothing or len(keys) == len(s.rows))
-        for s, keys in zip(group, answers, strict=True)
-    ]
 
 
 def _unavailable(outcome: Outcome) -> TypeGuard[DBAPIError]:

@@ -7,6 +7,14 @@ the main database.
 
 from meterly.store.event_stores.clickhouse import ClickHouseEvents
 from meterly.store.event_stores.config import configure, configured, for_source
+from meterly.store.event_stores.lock import ingestion_lock
 from meterly.store.event_stores.schema import schema_statements
 
-__all__ = ["ClickHouseEvents", "configure", "configured", "for_source", "schema_statements"]
+__all__ = [
+    "ClickHouseEvents",
+    "configure",
+    "configured",
+    "for_source",
+    "ingestion_lock",
+    "schema_statements",
+]

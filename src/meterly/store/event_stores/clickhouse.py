@@ -25,7 +25,13 @@ import orjson
 
 from meterly.domain.aggregation import numeric_value, property_text
 from meterly.store.event_stores.connection import Transport, open_transport
-from meterly.store.event_stores.schema import DECIMAL_SCALE, schema_statements
+from meterly.store.event_stores.schema import (
+    DECIMAL_SCALE,
+    ROLLUP_GROUP,
+    ROLLUP_SELECT,
+    rollup_statements,
+    schema_statements,
+)
 from meterly.store.event_stores.sql import (
     decimal_or_none,
     identifier,
@@ -72,14 +78,47 @@ class ClickHouseEvents:
     # --- schema ----------------------------------------------------------------------------
 
     def create_schema(self) -> None:
+        """The events table and its hourly rollup. A rollup created over stored events is
+        filled from them first (`FINAL`: each event once; through the `Distributed` tables
+        on a cluster), then its view takes the new inserts. The caller holds the ingestion
+        lock (`meterly db upgrade` does), so no insert falls between the two."""
         for statement in schema_statements(self.database, self.cluster):
             self.transport.command(statement)
+        if self._has_table("events_hourly_view"):
+            return
+        tables, view = rollup_statements(self.database, self.cluster)
+        for statement in tables:
+            self.transport.command(statement)
+        self.truncate_rollup()
+        self.transport.command(
+            f"INSERT INTO {self.database}.events_hourly {ROLLUP_SELECT}"
+            f" FROM {self.table} FINAL{ROLLUP_GROUP}"
+        )
+        self.transport.command(view)
+
+    def _has_table(self, name: str) -> bool:
+        rows = self.transport.query(
+            f"SELECT count() FROM system.tables WHERE database = {text(self.database)}"
+            f" AND name = {text(name)}"
+        )
+        return int(str(rows[0][0])) > 0
+
+    def _on(self) -> str:
+        return f" ON CLUSTER {identifier(self.cluster)}" if self.cluster else ""
 
     def truncate(self) -> None:
-        """Empty the events table (tests, and a migration started over)."""
-        target = f"{self.database}.events_local" if self.cluster else self.table
-        on = f" ON CLUSTER {identifier(self.cluster)}" if self.cluster else ""
-        self.transport.command(f"TRUNCATE TABLE IF EXISTS {target}{on}")
+        """Empty the events table and its rollup (tests, and a migration started over)."""
+        suffix = "_local" if self.cluster else ""
+        self.transport.command(
+            f"TRUNCATE TABLE IF EXISTS {self.database}.events{suffix}{self._on()}"
+        )
+        self.truncate_rollup()
+
+    def truncate_rollup(self) -> None:
+        suffix = "_local" if self.cluster else ""
+        self.transport.command(
+            f"TRUNCATE TABLE IF EXISTS {self.database}.events_hourly{suffix}{self._on()}"
+        )
 
     def close(self) -> None:
         self.transport.close()

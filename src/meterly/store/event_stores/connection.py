@@ -9,8 +9,9 @@ is one module whatever the connection: one dialect, two transports.
   lock: a chdb session is not documented as safe for concurrent queries, and the
   engine parallelizes each query internally anyway.
 * `clickhouse://user:pass@host:8123/db`: clickhouse-connect's HTTP client. Inserts are
-  synchronous (`async_insert=0`, the default): the server answers once the part is
-  written, so an acknowledged event is durable.
+  synchronous (`async_insert=0`, the default) and, on a cluster, written through the
+  `Distributed` table to the shards (`insert_distributed_sync=1`): the server answers once
+  the part is written, so an acknowledged event is durable.
 """
 
 from __future__ import annotations
@@ -113,7 +114,9 @@ class HttpTransport:
             password=unquote(parts.password or ""),
             database="default",
             secure=parts.scheme in ("clickhouses", "https"),
-            settings={"async_insert": 0},
+            # Synchronous inserts, and on a cluster's `Distributed` table written through to
+            # the shards before the answer: an acknowledged event is on a replica's disk.
+            settings={"async_insert": 0, "insert_distributed_sync": 1},
         )
         self._lock = threading.Lock()
 

@@ -2,8 +2,9 @@
 
 Rows are ordered for usage queries (organization, subscription, code, timestamp, then the
 transaction id), partitioned by month. `ReplacingMergeTree` collapses rows with an equal
-sorting key when parts merge, and every usage query reads `FINAL`, so a duplicate the
-insert check let through (two processes racing on a server) never counts twice.
+sorting key when parts merge, and every read of `events` is `FINAL`, so a row stored
+twice counts once there; the rollup, fed by inserts, relies on none being stored twice
+(below).
 
 Values: `properties` keeps each property's *text* (the domain's `property_text`) and
 `numbers` its numeric value (the domain's `numeric_value`, exact in `Decimal(76, 30)`),
@@ -12,10 +13,19 @@ is kept for the events API. Money never becomes a float. A number that `Decimal(
 cannot hold exactly (over 30 decimal places or 46 integer digits) is left out of
 `numbers`: it does not aggregate, as a non-numeric value.
 
+The hourly rollup: a materialized view adds every inserted block to `events_hourly`,
+per (organization, subscription, code, hour): the events, each numeric property's sum,
+count, largest value and sum of precise amounts, and all the events' precise amounts. A
+usage query reads the whole hours of its window there (a month is 744 rows, whatever the
+number of events) and only its two ragged edges from `events` (see `rollup`). The
+rollup is exact because no duplicate reaches `events`: ingestion checks and inserts under
+one lock (a PostgreSQL advisory lock across processes, see `services.metering`).
+
 Cluster (`METERLY_CLICKHOUSE_CLUSTER=name`): each shard holds `events_local`
 (`ReplicatedReplacingMergeTree` on `{shard}`/`{replica}` macros) and `events` is a
 `Distributed` table over them, sharded by subscription so one subscription's events
-(and a usage query's `FINAL`) stay on one shard.
+(and a usage query's `FINAL`) stay on one shard; `events_hourly_local` and its view live
+beside `events_local` on each shard, behind a `Distributed` `events_hourly`.
 """
 
 from __future__ import annotations
@@ -43,6 +53,62 @@ _COLUMNS = f"""(
 _LAYOUT = """
 PARTITION BY toYYYYMM(timestamp)
 ORDER BY (organization_id, external_subscription_id, code, timestamp, transaction_id)"""
+
+
+_ROLLUP_COLUMNS = f"""(
+    organization_id String,
+    external_subscription_id String,
+    code String,
+    hour DateTime('UTC'),
+    events SimpleAggregateFunction(sum, UInt64),
+    precise SimpleAggregateFunction(sum, {DECIMAL}),
+    sums SimpleAggregateFunction(sumMap, Map(String, {DECIMAL})),
+    counts SimpleAggregateFunction(sumMap, Map(String, UInt64)),
+    precise_sums SimpleAggregateFunction(sumMap, Map(String, {DECIMAL})),
+    maxes SimpleAggregateFunction(maxMap, Map(String, {DECIMAL}))
+)"""
+_ROLLUP_LAYOUT = """
+PARTITION BY toYYYYMM(hour)
+ORDER BY (organization_id, external_subscription_id, code, hour)"""
+# The view's SELECT, also the backfill of events stored before the view existed.
+_NO_PRECISE = f"CAST(0, '{DECIMAL}')"
+ROLLUP_SELECT = f"""SELECT organization_id, external_subscription_id, code,
+    toStartOfHour(timestamp) AS hour, count() AS events,
+    sum(ifNull(precise_total_amount_cents, {_NO_PRECISE})) AS precise,
+    sumMap(numbers) AS sums,
+    sumMap(mapApply((k, v) -> (k, toUInt64(1)), numbers)) AS counts,
+    sumMap(mapApply((k, v) -> (k, ifNull(precise_total_amount_cents, {_NO_PRECISE})), numbers))
+        AS precise_sums,
+    maxMap(numbers) AS maxes"""
+ROLLUP_GROUP = " GROUP BY organization_id, external_subscription_id, code, hour"
+
+
+def rollup_statements(database: str, cluster: str | None = None) -> tuple[list[str], str]:
+    """(the rollup's tables, its view), idempotent. A view created anew over stored events
+    needs the tables filled first (`ClickHouseEvents.create_schema`)."""
+    db = identifier(database)
+    if not cluster:
+        return (
+            [
+                f"CREATE TABLE IF NOT EXISTS {db}.events_hourly {_ROLLUP_COLUMNS}\n"
+                f"ENGINE = AggregatingMergeTree{_ROLLUP_LAYOUT}"
+            ],
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.events_hourly_view"
+            f" TO {db}.events_hourly AS\n{ROLLUP_SELECT}\nFROM {db}.events{ROLLUP_GROUP}",
+        )
+    on = f" ON CLUSTER {identifier(cluster)}"
+    zk_path = f"'/clickhouse/tables/{{shard}}/{database}/events_hourly_local'"
+    return (
+        [
+            f"CREATE TABLE IF NOT EXISTS {db}.events_hourly_local{on} {_ROLLUP_COLUMNS}\n"
+            f"ENGINE = ReplicatedAggregatingMergeTree({zk_path}, '{{replica}}'){_ROLLUP_LAYOUT}",
+            f"CREATE TABLE IF NOT EXISTS {db}.events_hourly{on} AS {db}.events_hourly_local\n"
+            f"ENGINE = Distributed({identifier(cluster)}, {db}, events_hourly_local,"
+            " cityHash64(organization_id, external_subscription_id))",
+        ],
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.events_hourly_view{on}"
+        f" TO {db}.events_hourly_local AS\n{ROLLUP_SELECT}\nFROM {db}.events_local{ROLLUP_GROUP}",
+    )
 
 
 def schema_statements(database: str, cluster: str | None = None) -> list[str]:

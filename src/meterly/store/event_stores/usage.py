@@ -15,7 +15,9 @@ assembles), written with ClickHouse's `-If` combinators over one scan:
 * ordered rows (prorated sums and unique counts, per-event values) are fetched per
   request, as the SQL path does, and finished with the same domain functions.
 
-Every statement reads `FINAL`: a duplicate not yet merged away never counts.
+Every statement of `events` reads `FINAL`: a duplicate not yet merged away never counts.
+A count, sum or max with no filter or group reads its window's whole hours from the hourly
+rollup instead, and only the ragged edges from `events` (`rollup`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from meterly.domain.aggregation import ADD, OPERATION_TYPE, AggregationResult
 from meterly.domain.filters import resolve_values
 from meterly.domain.usage import AggregationType
 from meterly.store.event_stores.clickhouse import ClickHouseEvents
+from meterly.store.event_stores.rollup import Span, add_edges, rollup_values, whole_hours
 from meterly.store.event_stores.sql import decimal_or_none, instant, parse_instant, text, texts
 from meterly.store.usage_queries.request import UsageRequest
 from meterly.store.usage_queries.results import _result
@@ -118,12 +121,18 @@ def _scope(store: ClickHouseEvents, organization_id: str, sids: Sequence[str]) -
 # --- statement 1: aggregate columns --------------------------------------------------------
 
 
-def _request_columns(i: int, req: UsageRequest) -> tuple[list[str], list[str]]:
-    """(inner columns, aggregate columns) of request `i`."""
+def _request_columns(
+    i: int, req: UsageRequest, hole: Span | None = None
+) -> tuple[list[str], list[str]]:
+    """(inner columns, aggregate columns) of request `i`, leaving out the `hole` of whole
+    hours the rollup answers for."""
     kind = req.metric.aggregation_type
     field = req.metric.field_name or ""
     label = f"r{i}_"
-    inner = [f"{_conditions(req, _lower(req), req.window_to)} AS m{i}"]
+    mask = _conditions(req, _lower(req), req.window_to)
+    if hole is not None:
+        mask += f" AND NOT (timestamp >= {instant(hole[0])} AND timestamp < {instant(hole[1])})"
+    inner = [f"{mask} AS m{i}"]
     in_window = f"(m{i} AND ts >= {instant(req.window_from)})" if req.includes_prior else f"m{i}"
     columns: list[str] = []
     if kind is AggregationType.COUNT:
@@ -162,11 +171,16 @@ def aggregate_values(
     external_subscription_ids: Sequence[str],
     requests: Sequence[UsageRequest],
 ) -> dict[str, dict[str, Any]]:
-    """Every request's aggregate columns per subscription (`_result` reads them)."""
+    """Every request's aggregate columns per subscription (`_result` reads them): the whole
+    hours of a rollable request from the rollup, everything else in one scan of `events`
+    restricted to the time ranges still needed."""
     sids = sorted(set(external_subscription_ids))
     values: dict[str, dict[str, Any]] = {sid: {} for sid in sids}
     if not sids or not requests:
         return values
+    spans = {
+        i: (req, span) for i, req in enumerate(requests) if (span := whole_hours(req)) is not None
+    }
     inner = [
         "external_subscription_id AS sid",
         "timestamp AS ts",
@@ -175,26 +189,31 @@ def aggregate_values(
         "precise_total_amount_cents AS precise",
     ]
     columns: list[str] = []
+    ranges: set[str] = set()
     for i, req in enumerate(requests):
-        request_inner, request_columns = _request_columns(i, req)
+        hole = spans[i][1] if i in spans else None
+        request_inner, request_columns = _request_columns(i, req, hole)
         inner += request_inner
         columns += request_columns
-    bounds = [
-        f"code IN {texts(sorted({r.metric.code for r in requests}))}",
-        f"timestamp <= {instant(max(r.window_to for r in requests))}",
-    ]
-    lowers = [_lower(r) for r in requests]
-    if all(lower is not None for lower in lowers):
-        bounds.append(f"timestamp >= {instant(min(x for x in lowers if x is not None))}")
+        ranges |= _ranges(req, hole)
     names = [c.rsplit(" AS ", 1)[1] for c in columns]
-    statement = (
-        f"SELECT sid, {', '.join(columns)} FROM (SELECT {', '.join(inner)}"
-        f" {_scope(store, organization_id, sids)} AND {' AND '.join(bounds)}) GROUP BY sid"
-    )
-    for row in store.transport.query(statement):
-        target = values[row[0]]
-        for name, value in zip(names, row[1:], strict=True):
-            target[name] = _value(name, value)
+    if ranges:  # nothing left to scan when the rollup holds every window whole
+        statement = (
+            f"SELECT sid, {', '.join(columns)} FROM (SELECT {', '.join(inner)}"
+            f" {_scope(store, organization_id, sids)}"
+            f" AND code IN {texts(sorted({r.metric.code for r in requests}))}"
+            f" AND ({' OR '.join(sorted(ranges))})) GROUP BY sid"
+        )
+        for row in store.transport.query(statement):
+            target = values[row[0]]
+            for name, value in zip(names, row[1:], strict=True):
+                target[name] = _value(name, value)
+    if spans:
+        hours = rollup_values(store, organization_id=organization_id, sids=sids, spans=spans)
+        for sid in sids:
+            for i in spans:
+                add_edges(hours[sid], values[sid], i)
+            values[sid].update(hours[sid])
     for i, req in enumerate(requests):
         if req.metric.aggregation_type is AggregationType.UNIQUE_COUNT:
             for sid in sids:
@@ -202,6 +221,22 @@ def aggregate_values(
             for sid, present in _present(store, organization_id, sids, req):
                 values[sid][f"r{i}_present"] = present
     return {sid: _Values(v) for sid, v in values.items()}
+
+
+def _ranges(req: UsageRequest, hole: Span | None) -> set[str]:
+    """The time ranges request `req` reads from `events`: its window (from its lower
+    bound), or only the edges around the whole hours the rollup answers for."""
+    lower = _lower(req)
+    if hole is None:
+        upper = f"timestamp <= {instant(req.window_to)}"
+        return {f"({upper} AND timestamp >= {instant(lower)})" if lower else f"({upper})"}
+    first, last = hole
+    edges = set()
+    if req.window_from < first:
+        edges.add(f"(timestamp >= {instant(req.window_from)} AND timestamp < {instant(first)})")
+    if last <= req.window_to:
+        edges.add(f"(timestamp >= {instant(last)} AND timestamp <= {instant(req.window_to)})")
+    return edges
 
 
 class _Values(dict[str, Any]):
