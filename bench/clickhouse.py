@@ -3,8 +3,10 @@
 Three tables, each against raw chdb measured in the same run (never a timed test):
 
 * current usage: `aggregate_subscription_usage` (a count, a sum and a max metric of one
-  subscription, FINAL) over N events in the period, against one raw `SELECT count(),
-  sum(numbers['v']), max(numbers['v'])` on the same rows without FINAL, p50 and p95;
+  subscription) over N events in the period, for a window on the hour (every hour from
+  the rollup) and a ragged one (two edges scanned from `events`, FINAL), against one raw
+  `SELECT count(), sum(numbers['v']), max(numbers['v'])` over the subscription's events
+  without FINAL, p50 and p95;
 * aggregation: the billing read-ahead's `billing_usage.aggregate_batch` for S
   subscriptions against one raw GROUP BY over the same events;
 * batch ingestion: 64 client threads each sending batches of 100 events through the
@@ -42,13 +44,13 @@ SIZES = {
 }
 
 
-def _metrics() -> list[UsageRequest]:
+def _metrics(start: datetime = START, end: datetime = END) -> list[UsageRequest]:
     kinds = [AggregationType.COUNT, AggregationType.SUM, AggregationType.MAX]
     return [
         UsageRequest(
             metric=BillableMetric(code="calls", aggregation_type=k, field_name="v"),
-            window_from=START,
-            window_to=END,
+            window_from=start,
+            window_to=end,
         )
         for k in kinds
     ]
@@ -106,20 +108,36 @@ def usage_tables(store: ClickHouseEvents, size: dict[str, int]) -> list[str]:
             store, organization_id=ORG, external_subscription_id=one, requests=requests
         )
 
+    # A window off the hour at both ends: whole hours from the rollup, two edges scanned.
+    ragged = _metrics(
+        START + timedelta(minutes=17, seconds=23), END - timedelta(hours=2, minutes=17)
+    )
+
+    def ours_ragged() -> None:
+        aggregate_subscription_usage(
+            store, organization_id=ORG, external_subscription_id=one, requests=ragged
+        )
+
     raw_sql = (
         f"SELECT count(), sum(numbers['v']), max(numbers['v']) FROM {store.table}"
         f" WHERE organization_id = '{ORG}' AND external_subscription_id = '{one}'"
         " AND code = 'calls'"
     )
     ours()  # warm
+    ours_ragged()
     lines = [
         f"#### Current usage, {size['events']:,} events in one subscription's period (ms)",
         "",
         "| figure | median | p95 | spread | raw chdb median | ratio to raw |",
         "|---|---|---|---|---|---|",
         _line(
-            "current usage (count, sum, max; FINAL)",
+            "current usage (count, sum, max), window on the hour",
             _timed(ours, size["repeat"]),
+            _timed(lambda: store.transport.query(raw_sql), size["repeat"]),
+        ),
+        _line(
+            "the same, window 00:17:23 to 21:42:59.999999",
+            _timed(ours_ragged, size["repeat"]),
             _timed(lambda: store.transport.query(raw_sql), size["repeat"]),
         ),
     ]

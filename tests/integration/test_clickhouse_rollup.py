@@ -6,7 +6,7 @@ domain's reference for windows starting and ending anywhere (on the hour, a micr
 off it, mid-hour), events on and beside every hour boundary, and values of every shape
 (negative, zero, decimal, non-numeric, missing) with and without precise amounts. Then:
 a rollup created over stored events is filled from them once, and two processes racing
-on one new event store it once when they share a PostgreSQL main database.
+on one new event store it once through the main database's ingestion lock.
 """
 
 from __future__ import annotations
@@ -200,23 +200,26 @@ class _SlowCheck(ClickHouseEvents):
         return found
 
 
-def _race(main_database_url: str, chdb_events: ClickHouseEvents) -> list[bool]:
-    """Two writers, each with its own store object and main-database engine, store the
-    same new event at once; which of them had it stored."""
+def _race(main_database_url: str, chdb_events: ClickHouseEvents, *, writer: bool) -> list[bool]:
+    """Two processes, each with its own store object and main-database engine, store the
+    same new event at once, through the event writer or straight into the store; which of
+    them had it stored."""
     event = _row("raced", DAY + timedelta(minutes=1), "7")
     outcomes: list[bool] = []
     barrier = threading.Barrier(2)
 
     def process() -> None:
-        writer = EventWriter(Database(create_engine(main_database_url)))
+        event_writer = EventWriter(Database(create_engine(main_database_url)))
         store = _SlowCheck(chdb_events.url)
-        submission = _Submission(
-            rows=[{**event, "lago_id": str(uuid.uuid4())}], all_or_nothing=True
-        )
+        rows = [{**event, "lago_id": str(uuid.uuid4())}]
         barrier.wait()
-        (result,) = writer._commit_clickhouse(store, [submission])
-        outcomes.append(bool(getattr(result, "committed", False)))
-        writer.database.engine.dispose()
+        if writer:
+            submission = _Submission(rows=rows, all_or_nothing=True)
+            (result,) = event_writer._commit_clickhouse(store, [submission])
+            outcomes.append(bool(getattr(result, "committed", False)))
+        else:
+            outcomes.append(bool(store.insert_new(rows)))
+        event_writer.database.engine.dispose()
 
     threads = [threading.Thread(target=process) for _ in range(2)]
     for thread in threads:
@@ -226,26 +229,30 @@ def _race(main_database_url: str, chdb_events: ClickHouseEvents) -> list[bool]:
     return outcomes
 
 
-@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_two_processes_racing_on_one_event_store_it_once(
-    postgres_url: str, chdb_events: ClickHouseEvents
+    request: pytest.FixtureRequest, backend: str, chdb_events: ClickHouseEvents
 ) -> None:
-    assert sorted(_race(postgres_url, chdb_events)) == [False, True]
+    """The writer holds the main database's ingestion lock (PostgreSQL: an advisory lock;
+    SQLite: the database file's write lock), so one process checks and inserts at a time."""
+    main_database_url = request.getfixturevalue(f"{backend}_url")
+    assert sorted(_race(main_database_url, chdb_events, writer=True)) == [False, True]
     count = BillableMetric(code=CODE, aggregation_type=AggregationType.COUNT)
-    request = UsageRequest(metric=count, window_from=DAY, window_to=DAY + timedelta(days=1) - TICK)
+    window = UsageRequest(metric=count, window_from=DAY, window_to=DAY + timedelta(days=1) - TICK)
     (result,) = aggregate_subscription_usage(
-        chdb_events, organization_id=ORG, external_subscription_id=SUB, requests=[request]
+        chdb_events, organization_id=ORG, external_subscription_id=SUB, requests=[window]
     )
     assert result.events_count == 1
 
 
-def test_without_a_shared_lock_the_race_is_real(
+def test_without_the_ingestion_lock_the_race_is_real(
     sqlite_url: str, chdb_events: ClickHouseEvents
 ) -> None:
-    """Why the lock: with no PostgreSQL to share (SQLite serves one process), two stores
-    racing both find the event absent and both insert it. Several API processes in front
-    of one ClickHouse need a PostgreSQL main database (docs/deploy.md)."""
-    assert _race(sqlite_url, chdb_events) == [True, True]
+    """Why the lock: two stores inserting straight away, each under only its own thread
+    lock, both find the event absent and both insert it."""
+    assert _race(sqlite_url, chdb_events, writer=False) == [True, True]
 
 
 def _row(tx: str, moment: datetime, v: str) -> dict[str, Any]:

@@ -288,17 +288,14 @@ class EventWriter:
         """The ClickHouse event store: one duplicate check and one INSERT for the group.
 
         The store checks and inserts under its lock, and under the deployment's ingestion
-        lock when the main database is PostgreSQL (`event_stores.ingestion_lock`: API
-        processes on several machines never both insert one new event). It inserts nothing
+        lock on the main database (`event_stores.ingestion_lock`: API processes, on one
+        machine or several, never both insert one new event). It inserts nothing
         of an all-or-nothing request holding an old key. On a failure every request is
         told its events were not stored (503); a part the server wrote before failing is
         recognised on retry by its transaction ids and never counts twice.
         """
         try:
-            if self.database.engine.dialect.name == "postgresql":
-                with event_stores.ingestion_lock(self._held_connection()):
-                    answers = store.append_groups([(s.rows, s.all_or_nothing) for s in group])
-            else:
+            with event_stores.ingestion_lock(self._held_connection()):
                 answers = store.append_groups([(s.rows, s.all_or_nothing) for s in group])
         except Exception as exc:
             _log.error("the ClickHouse event store cannot store events: %s", exc)

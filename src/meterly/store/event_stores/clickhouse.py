@@ -51,6 +51,7 @@ _EVENT_COLUMNS = (
 _KEY_CHUNK = 5_000
 # What Decimal(76, 30) holds: 46 integer digits, 30 decimal places.
 _INTEGER_DIGITS = 76 - DECIMAL_SCALE
+_INT_LIMIT = 10**_INTEGER_DIGITS
 
 
 def _json_default(value: object) -> str:
@@ -288,6 +289,10 @@ def _ch_row(r: dict[str, Any], created_at: str | None = None) -> dict[str, Any]:
     texts_of: dict[str, str] = {}
     numbers: dict[str, str] = {}
     for key, value in props.items():
+        if type(value) is int and -_INT_LIMIT < value < _INT_LIMIT:
+            # The usual metric value, an integer: its text is its exact number.
+            texts_of[str(key)] = numbers[str(key)] = str(value)
+            continue
         shown = value if type(value) is str else property_text(value)
         if shown is None:  # a null value reads as missing, as `->>` gives NULL
             continue

@@ -3,11 +3,11 @@
 ClickHouse has no unique constraint: the store checks which transaction ids it holds,
 then inserts the new rows. Two API processes doing that at once for the same new event
 could both find it absent and both insert it, and the hourly rollup (a materialized view
-over inserts) would count it twice. A PostgreSQL advisory lock, held by a transaction on
-the main database that every process shares, makes check-then-insert one step for the
-whole deployment; `meterly db upgrade` holds it while it fills a new rollup. One process
-(chdb, or a SQLite main database, which serves one machine) needs only the store's own
-thread lock.
+over inserts) would count it twice. A lock on the main database, which every process
+shares, makes check-then-insert one step for the whole deployment: a PostgreSQL advisory
+lock (nothing else waits on it), or on SQLite the database's write lock that every
+transaction takes (`BEGIN IMMEDIATE`, see `store.engine`), held for one insert.
+`meterly db upgrade` holds it too while it fills a new rollup.
 """
 
 from __future__ import annotations
@@ -23,11 +23,9 @@ INGESTION_LOCK_KEY = 0x6D65746572_6C79
 
 @contextmanager
 def ingestion_lock(conn: Connection) -> Iterator[None]:
-    """Holds the deployment's ingestion lock until the block ends (PostgreSQL), in a
-    transaction of its own on `conn`."""
-    if conn.dialect.name != "postgresql":
-        yield
-        return
+    """Holds the deployment's ingestion lock until the block ends, in a transaction of
+    its own on `conn`."""
     with conn.begin():
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGESTION_LOCK_KEY})
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGESTION_LOCK_KEY})
         yield

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -30,9 +30,15 @@ def texts(values: Iterable[str]) -> str:
     return "(" + ", ".join(quoted) + ")" if quoted else "(NULL)"
 
 
+_NO_OFFSET = timedelta(0)
+
+
 def instant_text(moment: datetime) -> str:
     """An aware datetime as ClickHouse's UTC text with microseconds."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if moment.utcoffset() != _NO_OFFSET:
+        moment = moment.astimezone(UTC)
+    # `YYYY-MM-DD HH:MM:SS.ffffff`, without the offset (always +00:00 here).
+    return moment.isoformat(" ", "microseconds")[:26]
 
 
 def instant(moment: datetime) -> str:
