@@ -15,9 +15,11 @@ assembles), written with ClickHouse's `-If` combinators over one scan:
 * ordered rows (prorated sums and unique counts, per-event values) are fetched per
   request, as the SQL path does, and finished with the same domain functions.
 
-Every statement of `events` reads `FINAL`: a duplicate not yet merged away never counts.
 A count, sum or max with no filter or group reads its window's whole hours from the hourly
-rollup instead, and only the ragged edges from `events` (`rollup`).
+rollup, and only the ragged edges from `events` (`rollup`). Every other statement of
+`events` reads `FINAL`, so a row stored twice (by a hand-made insert: the writer never
+stores one twice) counts once; a scan of edges alone does not, as the rollup it completes
+(fed by inserts) cannot, and `FINAL` over parts not yet merged would double its time.
 """
 
 from __future__ import annotations
@@ -111,9 +113,12 @@ def _lower(req: UsageRequest) -> datetime | None:
     return None if req.includes_prior else req.window_from
 
 
-def _scope(store: ClickHouseEvents, organization_id: str, sids: Sequence[str]) -> str:
+def _scope(
+    store: ClickHouseEvents, organization_id: str, sids: Sequence[str], *, final: bool = True
+) -> str:
     return (
-        f"FROM {store.table} FINAL WHERE organization_id = {text(organization_id)}"
+        f"FROM {store.table}{' FINAL' if final else ''}"
+        f" WHERE organization_id = {text(organization_id)}"
         f" AND external_subscription_id IN {texts(sids)}"
     )
 
@@ -200,7 +205,8 @@ def aggregate_values(
     if ranges:  # nothing left to scan when the rollup holds every window whole
         statement = (
             f"SELECT sid, {', '.join(columns)} FROM (SELECT {', '.join(inner)}"
-            f" {_scope(store, organization_id, sids)}"
+            # Only the rollup's edges: read as the rollup counts, every stored row.
+            f" {_scope(store, organization_id, sids, final=len(spans) < len(requests))}"
             f" AND code IN {texts(sorted({r.metric.code for r in requests}))}"
             f" AND ({' OR '.join(sorted(ranges))})) GROUP BY sid"
         )
