@@ -27,7 +27,7 @@ from meterly.store import event_stores
 from meterly.store.engine import create_engine
 from meterly.store.event_stores import ClickHouseEvents, schema_statements
 from meterly.store.event_stores.migration import migrate, source_totals, verify
-from meterly.store.event_stores.schema import rollup_statements
+from meterly.store.event_stores.schema import KEYS, ROLLUP, derived_statements
 from meterly.store.repositories import events as event_repository
 from meterly.store.schema import upgrade
 from meterly.store.tables import events
@@ -202,10 +202,43 @@ def test_the_cluster_schema_is_replicated_shards_behind_a_distributed_table() ->
         schema_statements("meterly; DROP TABLE x")
 
 
+def test_the_keys_are_sorted_by_transaction_id_beside_each_shards_events() -> None:
+    (local, distributed), view = derived_statements("meterly", KEYS, "prod")
+    assert (
+        "ENGINE = ReplicatedReplacingMergeTree("
+        "'/clickhouse/tables/{shard}/meterly/events_keys_local', '{replica}')" in local
+    )
+    assert local.endswith("ORDER BY (organization_id, transaction_id, external_subscription_id)")
+    assert "ENGINE = Distributed(prod, meterly, events_keys_local," in distributed
+    assert view == (
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS meterly.events_keys_view ON CLUSTER prod"
+        " TO meterly.events_keys_local AS\n"
+        "SELECT organization_id, transaction_id, external_subscription_id\n"
+        "FROM meterly.events_local"
+    )
+
+
+def test_the_duplicate_check_reads_the_keys_filled_before_the_view(
+    chdb_events: ClickHouseEvents,
+) -> None:
+    """A store from before the keys table: `create_schema` fills it from `events`, so an
+    event stored then is still refused as a duplicate."""
+    chdb_events.insert_new([row("before")])
+    database = chdb_events.database
+    chdb_events.transport.command(f"DROP VIEW {database}.events_keys_view")
+    chdb_events.transport.command(f"DROP TABLE {database}.events_keys")
+    chdb_events.create_schema()
+    assert chdb_events.insert_new([row("before")]) == set()
+    assert chdb_events.insert_new([row("after")]) == {("after", "sub-1")}
+    assert chdb_events.existing_keys(ORG, [("after", "sub-1"), ("x", "sub-1")]) == {
+        ("after", "sub-1")
+    }
+
+
 def test_the_cluster_rollup_lives_beside_each_shards_events() -> None:
     """Each shard's view rolls up its own `events_local` into its own `events_hourly_local`,
     sharded like the events, so one subscription's hours are on the shard of its events."""
-    (local, distributed), view = rollup_statements("meterly", "prod")
+    (local, distributed), view = derived_statements("meterly", ROLLUP, "prod")
     assert local.startswith(
         "CREATE TABLE IF NOT EXISTS meterly.events_hourly_local ON CLUSTER prod ("
     )
@@ -223,7 +256,7 @@ def test_the_cluster_rollup_lives_beside_each_shards_events() -> None:
         " TO meterly.events_hourly_local AS"
     )
     assert "FROM meterly.events_local GROUP BY" in view
-    (single,), single_view = rollup_statements("meterly")
+    (single,), single_view = derived_statements("meterly", ROLLUP)
     assert "ENGINE = AggregatingMergeTree\n" in single
     assert (
         "TO meterly.events_hourly AS" in single_view and "FROM meterly.events GROUP" in single_view

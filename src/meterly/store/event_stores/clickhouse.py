@@ -27,9 +27,8 @@ from meterly.domain.aggregation import numeric_value, property_text
 from meterly.store.event_stores.connection import Transport, open_transport
 from meterly.store.event_stores.schema import (
     DECIMAL_SCALE,
-    ROLLUP_GROUP,
-    ROLLUP_SELECT,
-    rollup_statements,
+    DERIVED,
+    derived_statements,
     schema_statements,
 )
 from meterly.store.event_stores.sql import (
@@ -79,23 +78,25 @@ class ClickHouseEvents:
     # --- schema ----------------------------------------------------------------------------
 
     def create_schema(self) -> None:
-        """The events table and its hourly rollup. A rollup created over stored events is
-        filled from them first (`FINAL`: each event once; through the `Distributed` tables
-        on a cluster), then its view takes the new inserts. The caller holds the ingestion
-        lock (`meterly db upgrade` does), so no insert falls between the two."""
+        """The events table, its duplicate-check keys and its hourly rollup. A derived table
+        created over stored events is filled from them first (`FINAL`: each event once;
+        through the `Distributed` tables on a cluster), then its view takes the new
+        inserts. The caller holds the ingestion lock (`meterly db upgrade` does), so no
+        insert falls between the two."""
         for statement in schema_statements(self.database, self.cluster):
             self.transport.command(statement)
-        if self._has_table("events_hourly_view"):
-            return
-        tables, view = rollup_statements(self.database, self.cluster)
-        for statement in tables:
-            self.transport.command(statement)
-        self.truncate_rollup()
-        self.transport.command(
-            f"INSERT INTO {self.database}.events_hourly {ROLLUP_SELECT}"
-            f" FROM {self.table} FINAL{ROLLUP_GROUP}"
-        )
-        self.transport.command(view)
+        for derived in DERIVED:
+            if self._has_table(f"{derived.name}_view"):
+                continue
+            tables, view = derived_statements(self.database, derived, self.cluster)
+            for statement in tables:
+                self.transport.command(statement)
+            self._truncate(derived.name)
+            self.transport.command(
+                f"INSERT INTO {self.database}.{derived.name} {derived.select}"
+                f" FROM {self.table} FINAL{derived.group}"
+            )
+            self.transport.command(view)
 
     def _has_table(self, name: str) -> bool:
         rows = self.transport.query(
@@ -104,22 +105,16 @@ class ClickHouseEvents:
         )
         return int(str(rows[0][0])) > 0
 
-    def _on(self) -> str:
-        return f" ON CLUSTER {identifier(self.cluster)}" if self.cluster else ""
-
     def truncate(self) -> None:
-        """Empty the events table and its rollup (tests, and a migration started over)."""
-        suffix = "_local" if self.cluster else ""
-        self.transport.command(
-            f"TRUNCATE TABLE IF EXISTS {self.database}.events{suffix}{self._on()}"
-        )
-        self.truncate_rollup()
+        """Empty the events table and the tables derived from it (tests, and a migration
+        started over)."""
+        for name in ("events", *(derived.name for derived in DERIVED)):
+            self._truncate(name)
 
-    def truncate_rollup(self) -> None:
-        suffix = "_local" if self.cluster else ""
-        self.transport.command(
-            f"TRUNCATE TABLE IF EXISTS {self.database}.events_hourly{suffix}{self._on()}"
-        )
+    def _truncate(self, name: str) -> None:
+        # On a cluster the data is in each shard's `_local` table.
+        local = f"{name}_local ON CLUSTER {identifier(self.cluster)}" if self.cluster else name
+        self.transport.command(f"TRUNCATE TABLE IF EXISTS {self.database}.{local}")
 
     def close(self) -> None:
         self.transport.close()
@@ -127,15 +122,14 @@ class ClickHouseEvents:
     # --- writes ----------------------------------------------------------------------------
 
     def existing_keys(self, organization_id: str, keys: Iterable[Key]) -> set[Key]:
-        """Which of these (transaction id, subscription) keys are stored. The statement
-        filters on transaction ids (a bloom-filter index skips the granules without them)
-        and the pairs are matched here: cheaper than a tuple IN over every row read."""
+        """Which of these (transaction id, subscription) keys are stored: a primary-key
+        lookup of the transaction ids in `events_keys`, the pairs matched here."""
         wanted = set(keys)
         ids = sorted({t for t, _ in wanted})
         found: set[Key] = set()
         for start in range(0, len(ids), _KEY_CHUNK):
             rows = self.transport.query(
-                f"SELECT DISTINCT transaction_id, external_subscription_id FROM {self.table}"
+                f"SELECT transaction_id, external_subscription_id FROM {self.database}.events_keys"
                 f" WHERE organization_id = {text(organization_id)}"
                 f" AND transaction_id IN {texts(ids[start : start + _KEY_CHUNK])}"
             )
