@@ -191,11 +191,22 @@ class ClickHouseEvents:
     def find_by_transaction_id(
         self, organization_id: str, transaction_id: str
     ) -> dict[str, Any] | None:
+        """The first stored event of this transaction id: its subscriptions from the keys
+        (a primary-key lookup), then the event within those subscriptions' ranges."""
+        org, tx = text(organization_id), text(transaction_id)
+        sids = [
+            str(r[0])
+            for r in self.transport.query(
+                f"SELECT DISTINCT external_subscription_id FROM {self.database}.events_keys"
+                f" WHERE organization_id = {org} AND transaction_id = {tx}"
+            )
+        ]
+        if not sids:
+            return None
         rows = self.transport.query(
             f"SELECT {_EVENT_COLUMNS} FROM {self.table} FINAL"
-            f" WHERE organization_id = {text(organization_id)}"
-            f" AND transaction_id = {text(transaction_id)}"
-            " ORDER BY created_at, lago_id LIMIT 1"
+            f" WHERE organization_id = {org} AND external_subscription_id IN {texts(sids)}"
+            f" AND transaction_id = {tx} ORDER BY created_at, lago_id LIMIT 1"
         )
         return _event(rows[0]) if rows else None
 
