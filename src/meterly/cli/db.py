@@ -23,8 +23,9 @@ def head_revision() -> str | None:
 
 def upgrade_schema(database_url: str) -> str | None:
     """Bring the schema to the newest migration (creating it on an empty database), and
-    create the ClickHouse events table when `METERLY_EVENTS_URL` selects that store
-    (replicated, behind a Distributed table, when `METERLY_CLICKHOUSE_CLUSTER` is set)."""
+    create the ClickHouse events table, its keys and its hourly rollup when
+    `METERLY_EVENTS_URL` selects that store (replicated, behind Distributed tables, when
+    `METERLY_CLICKHOUSE_CLUSTER` is set)."""
     from meterly.store.event_stores import configured, ingestion_lock
     from meterly.store.schema import current_revision, upgrade
 
@@ -32,7 +33,7 @@ def upgrade_schema(database_url: str) -> str | None:
         upgrade(database.engine)
         event_store = configured()
         if event_store is not None:
-            # A rollup created over stored events is filled while no process ingests.
+            # Keys and rollup created over stored events are filled while none is ingested.
             with database.engine.connect() as conn, ingestion_lock(conn):
                 event_store.create_schema()
         return current_revision(database.engine)
