@@ -127,6 +127,42 @@ def test_issued_invoice_keeps_its_seller_buyer_and_sections(api: ApiClient) -> N
     assert "details of bank" in html and "IBAN changed" not in html
 
 
+def test_one_run_gives_each_customer_its_own_sections(api: ApiClient) -> None:
+    """One billing batch reads the organization's sections once: a customer with its own
+    choice, one with none (the defaults) and one that skips them still differ."""
+    api.client.app.state.clock.set(datetime(2025, 12, 20, tzinfo=UTC))
+    ok(api.post("invoice_custom_sections", section("legal", applied_to_organization=True)))
+    ok(api.post("invoice_custom_sections", section("bank")))
+    s = Scenario(api)
+    s.setup()
+    customers = {
+        "chooser": {"invoice_custom_section_codes": ["bank"]},
+        "default": {},
+        "skipper": {"skip_invoice_custom_sections": True},
+    }
+    for external_id, extra in customers.items():
+        body = {"external_id": external_id, "name": external_id, "currency": "EUR", **extra}
+        ok(api.post("customers", {"customer": body}))
+        sub = {
+            "external_customer_id": external_id,
+            "plan_code": "growth",
+            "external_id": f"sub_{external_id}",
+            "billing_time": "calendar",
+            "subscription_at": JAN.isoformat(),
+        }
+        ok(api.post("subscriptions", {"subscription": sub}))
+    invoices = s.bill(FEB)
+
+    sections: dict[str, list[str]] = {}
+    with api.database.sessions() as session:  # type: ignore[attr-defined]
+        for invoice_id in invoices:
+            document = invoice_document(session, invoice_id)
+            sections[document.buyer.external_id] = [
+                c.display_name for c in document.custom_sections
+            ]
+    assert sections == {"chooser": ["BANK:"], "default": ["LEGAL:"], "skipper": []}
+
+
 def test_german_credit_note_document(api: ApiClient) -> None:
     api.client.app.state.clock.set(datetime(2025, 12, 20, tzinfo=UTC))
     s = Scenario(api, locale="de")

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from meterly.services import runs
 from meterly.services.common import FrozenClock
+from meterly.services.runs.billing_run import CHUNK
 from meterly.store.tables import Invoice, InvoiceSubscription
 
 
@@ -93,10 +94,11 @@ def test_a_run_killed_half_way_keeps_each_customer_on_one_invoice_per_boundary(
     assert periods_per_invoice(api) == {3}
 
 
-# The first run, killed by SIGKILL inside the unit of work of its (KILL_AFTER + 1)th
-# invoice, after that invoice was built and before it committed: the kill lands at the same
-# point however fast the machine is (waiting on a clock let a fast run finish first).
-KILL_AFTER = 5
+# The first run, killed by SIGKILL inside the transaction of its second chunk of invoices,
+# after the (KILL_AFTER + 1)th invoice was built and before its chunk committed: the kill
+# lands at the same point however fast the machine is (waiting on a clock let a fast run
+# finish first).
+KILL_AFTER = CHUNK + 5
 KILLED_RUN = f"""
 import os, signal
 import meterly.services.runs.billing_run as billing_run
@@ -126,8 +128,9 @@ def kill_half_way_and_run_again(api: Any, *, invoices: int) -> None:
         [sys.executable, "-c", KILLED_RUN, *arguments], env=env, capture_output=True, timeout=600
     )
     assert first.returncode == -signal.SIGKILL, first.stdout + first.stderr
-    # Every invoice before the kill committed; the one being issued when it landed did not.
-    assert counts(api)[2] == KILL_AFTER
+    # The first chunk committed (CHUNK invoices); nothing of the chunk being written when
+    # the kill landed did (its first 5 invoices were built, then lost with it).
+    assert counts(api)[2] == CHUNK
     second = subprocess.run(
         [sys.executable, "-m", "meterly.cli", *arguments],
         env=env,

@@ -7,7 +7,8 @@ invoice. Outside a batch (an API request, a job, the worker's other threads) not
 cached: the cache lives in a ContextVar set only around the batch's units of work.
 
 Keyed by organization, so no invoice ever sees another organization's rows. Settings
-changed while a batch runs apply from the next batch. Nothing here holds balances or
+(taxes, endpoints, invoice custom sections) changed while a batch runs apply from the next
+batch. Nothing here holds balances or
 anything an invoice consumes: those are read in the unit of work.
 """
 
@@ -48,6 +49,15 @@ class BatchCache:
     organizations: dict[str, Organization] = field(default_factory=dict)  # detached, loaded
     taxes: dict[str, tuple[TaxRow, ...]] = field(default_factory=dict)
     endpoints: dict[str, tuple[Endpoint, ...]] = field(default_factory=dict)
+    # Per organization: its default invoice custom sections (as a document snapshot prints
+    # them) and the customers that chose their own (`invoicing.snapshot`).
+    custom_sections: dict[str, tuple[tuple[dict[str, Any], ...], frozenset[str]]] = field(
+        default_factory=dict
+    )
+    # The batch's customers (`credit_probed`) and, per credit area, those among them that
+    # area could offer anything when the batch was read (`credits.available_credits`).
+    credit_probed: frozenset[str] = frozenset()
+    credit_holders: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 _current: ContextVar[BatchCache | None] = ContextVar("billing_batch_cache", default=None)

@@ -27,6 +27,7 @@ from meterly.services.billing.fees import (
     billed_charges,
     full_charges_period,
 )
+from meterly.services.credits import available_credits
 from meterly.store import billing_usage
 from meterly.store.tables import (
     Organization,
@@ -146,6 +147,8 @@ def read_batch(database: Database, ids: Sequence[str], *, as_of: datetime) -> Ba
             )
         )
         batch.cache.organizations.update((org.id, org) for org in orgs)
+        customer_ids = {s.customer_id for s in subs.values()}
+        available_credits.probe_batch(session, batch.cache, customer_ids)
         ended = [s.id for s in subs.values() if s.status == "terminated"]
         successors = successor_starts(session, ended)
         for sub_id in ids:

@@ -4,12 +4,13 @@ of Lago's waterfall: progressive-billing credit, coupons, credit notes, prepaid 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from meterly.domain.invoicing import InvoiceTotals
+from meterly.services.accounts import billing_cache
 from meterly.services.common import Clock
 from meterly.services.credits import coupon_credits, credit_notes, progressive_credit, wallets
 from meterly.services.credits.invoice_credits import CreditProvider, Credits, ProbedProvider
@@ -34,16 +35,24 @@ def gather(session: Session, *, invoice: Invoice, fees: Sequence[Fee]) -> Credit
 
 
 def _worth_asking(session: Session, invoice: Invoice) -> list[CreditProvider]:
-    """The providers that may have something for `invoice`, in their order (one statement)."""
+    """The providers that may have something for `invoice`, in their order: from the billing
+    batch's probe when the customer is in it, else in one statement."""
+    cache = billing_cache.current()
+    batch = cache if cache is not None and invoice.customer_id in cache.credit_probed else None
     answers: dict[int, bool] = {}
     conditions: list[tuple[int, ColumnElement[bool]]] = []
     for index, provider in enumerate(PROVIDERS):
         if not isinstance(provider, ProbedProvider):
             answers[index] = True
             continue
+        if batch is not None and invoice.customer_id not in batch.credit_holders[_area(provider)]:
+            answers[index] = False  # not even its condition is built: that costs too
+            continue
         answer = provider.may_apply(invoice)
         if isinstance(answer, bool):
             answers[index] = answer
+        elif batch is not None:
+            answers[index] = True  # a holder when the batch was read: ask it
         else:
             conditions.append((index, answer))
     if conditions:
@@ -51,6 +60,36 @@ def _worth_asking(session: Session, invoice: Invoice) -> list[CreditProvider]:
         for (index, _), value in zip(conditions, row, strict=True):
             answers[index] = bool(value)
     return [p for index, p in enumerate(PROVIDERS) if answers[index]]
+
+
+def probe_batch(
+    session: Session, cache: billing_cache.BatchCache, customer_ids: Collection[str]
+) -> None:
+    """Ask, once for a billing batch, which of its customers each credit area could offer
+    anything (one statement); the batch's invoices then skip their own probe.
+
+    A credit that appears while the batch is billed (a coupon applied a second later) is
+    used from the customer's next invoice, as if the batch had billed it first.
+    """
+    probed = [p for p in PROVIDERS if isinstance(p, ProbedProvider)]
+    ids = sorted(set(customer_ids))
+    if not ids or not probed:
+        return
+    query = union_all(
+        *(
+            provider.holders(ids).add_columns(literal(_area(provider)).label("area"))
+            for provider in probed
+        )
+    )
+    holders: dict[str, set[str]] = {_area(p): set() for p in probed}
+    for customer_id, area in session.execute(query):
+        holders[area].add(customer_id)
+    cache.credit_holders = {area: frozenset(found) for area, found in holders.items()}
+    cache.credit_probed = frozenset(ids)
+
+
+def _area(provider: ProbedProvider) -> str:
+    return type(provider).__name__
 
 
 def consume(session: Session, *, invoice: Invoice, totals: InvoiceTotals, clock: Clock) -> None:

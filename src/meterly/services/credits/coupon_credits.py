@@ -4,9 +4,9 @@ coupons to each invoice and, at finalization, consumes them and records what eac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy.orm import Session
 
 from meterly.domain.coupons import AppliedCoupon, AppliedCouponStatus, CouponType, Frequency
@@ -58,6 +58,11 @@ class CouponCredits:
             return False
         return exists().where(
             AppliedCouponRow.customer_id == invoice.customer_id, AppliedCouponRow.status == ACTIVE
+        )
+
+    def holders(self, customer_ids: Collection[str]) -> Select[str]:
+        return select(AppliedCouponRow.customer_id).where(
+            AppliedCouponRow.customer_id.in_(customer_ids), AppliedCouponRow.status == ACTIVE
         )
 
     def gather(

@@ -16,12 +16,12 @@ says: credit (default) | refund | offset | skip. Nothing here commits.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from meterly.domain.credit_notes import (
@@ -465,6 +465,14 @@ class CreditNoteCredits:
 
     def may_apply(self, invoice: Invoice) -> ColumnElement[bool] | bool:
         return exists().where(*_available_to(invoice))
+
+    def holders(self, customer_ids: Collection[str]) -> Select[str]:
+        return select(CreditNote.customer_id).where(
+            CreditNote.customer_id.in_(customer_ids),
+            CreditNote.credit_status == "available",
+            CreditNote.status == "finalized",
+            CreditNote.balance_amount_cents > 0,
+        )
 
     def gather(
         self,

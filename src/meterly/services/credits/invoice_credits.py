@@ -15,11 +15,11 @@ run their own look-ups.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Select
 from sqlalchemy.orm import Session
 
 from meterly.domain.coupons import AppliedCoupon
@@ -54,3 +54,8 @@ class ProbedProvider(Protocol):
     def may_apply(self, invoice: Invoice) -> ColumnElement[bool] | bool:
         """Whether this area could offer anything to `invoice`: a bool answers at once; a
         condition is asked in the database. It may say yes too often, never no wrongly."""
+
+    def holders(self, customer_ids: Collection[str]) -> Select[str]:
+        """The customers among `customer_ids` this area could offer anything, asked once for
+        a billing batch (`available_credits.batch_holders`). It may name a customer too
+        often (any currency, any invoice), never leave one out wrongly."""

@@ -4,15 +4,15 @@ invoices (Lago's progressive billing credit), as a provider of the invoice water
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from meterly.domain.invoicing import InvoiceTotals
 from meterly.services.common import Clock
 from meterly.services.credits import invoice_credits
-from meterly.store.tables import Fee, Invoice, InvoiceSubscription
+from meterly.store.tables import Fee, Invoice, InvoiceSubscription, Subscription
 
 # The invoicing reason and invoice type of an invoice issued when a threshold is crossed.
 PROGRESSIVE = "progressive_billing"
@@ -33,6 +33,17 @@ class EarlyBilledCredit:
                 progressive.invoicing_reason == PROGRESSIVE,
                 progressive.invoice_id != invoice.id,
             ),
+        )
+
+    def holders(self, customer_ids: Collection[str]) -> Select[str]:
+        """Customers with a subscription that has a progressive invoice."""
+        return (
+            select(Subscription.customer_id)
+            .join(InvoiceSubscription, InvoiceSubscription.subscription_id == Subscription.id)
+            .where(
+                Subscription.customer_id.in_(customer_ids),
+                InvoiceSubscription.invoicing_reason == PROGRESSIVE,
+            )
         )
 
     def gather(

@@ -10,9 +10,9 @@ the recurring top-ups refresh the ongoing balances, so it sits above both module
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import ColumnElement, exists
+from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy.orm import Session
 
 from meterly.domain.errors import NotAllowed
@@ -27,6 +27,7 @@ from meterly.services.credits.wallet_balances import (
 )
 from meterly.services.credits.wallet_ledger import draw, lock, new_transaction
 from meterly.services.credits.wallet_terms import (
+    ACTIVE,
     INVOICED,
     OUTBOUND,
     PAYABLE_INVOICE_TYPES,
@@ -46,6 +47,11 @@ class WalletCredits:
         if invoice.invoice_type not in PAYABLE_INVOICE_TYPES:
             return False
         return exists().where(*active_where(invoice.customer_id, invoice.currency))
+
+    def holders(self, customer_ids: Collection[str]) -> Select[str]:
+        return select(Wallet.customer_id).where(
+            Wallet.customer_id.in_(customer_ids), Wallet.status == ACTIVE
+        )
 
     def gather(
         self,

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meterly.services.accounts import billing_entities
+from meterly.services.accounts import billing_cache, billing_entities
 from meterly.store.tables import (
     Customer,
     CustomerInvoiceCustomSection,
@@ -66,37 +66,69 @@ def custom_sections_for(
     made one, else the organization's defaults."""
     if customer.skip_invoice_custom_sections:
         return []
-    own = list(
-        session.scalars(
-            select(InvoiceCustomSection)
-            .join(
-                CustomerInvoiceCustomSection,
-                CustomerInvoiceCustomSection.invoice_custom_section_id == InvoiceCustomSection.id,
-            )
-            .where(CustomerInvoiceCustomSection.customer_id == customer.id)
-            .order_by(InvoiceCustomSection.code)
+    batch = _batch_sections(session, org.id)
+    if batch is not None and customer.id not in batch[1]:
+        return [dict(section) for section in batch[0]]
+    own = session.scalars(
+        select(InvoiceCustomSection)
+        .join(
+            CustomerInvoiceCustomSection,
+            CustomerInvoiceCustomSection.invoice_custom_section_id == InvoiceCustomSection.id,
         )
+        .where(CustomerInvoiceCustomSection.customer_id == customer.id)
+        .order_by(InvoiceCustomSection.code)
     )
-    rows = own or list(
-        session.scalars(
+    defaults = batch[0] if batch is not None else _defaults(session, org.id)
+    return [_printed(row) for row in own] or [dict(section) for section in defaults]
+
+
+def _defaults(session: Session, organization_id: str) -> tuple[dict[str, Any], ...]:
+    return tuple(
+        _printed(row)
+        for row in session.scalars(
             select(InvoiceCustomSection)
             .where(
-                InvoiceCustomSection.organization_id == org.id,
+                InvoiceCustomSection.organization_id == organization_id,
                 InvoiceCustomSection.applied_to_organization.is_(True),
             )
             .order_by(InvoiceCustomSection.code)
         )
     )
-    return [
-        {
-            "lago_id": row.id,
-            "code": row.code,
-            "name": row.name,
-            "display_name": row.display_name or row.name,
-            "details": row.details or "",
-        }
-        for row in rows
-    ]
+
+
+def _batch_sections(
+    session: Session, organization_id: str
+) -> tuple[tuple[dict[str, Any], ...], frozenset[str]] | None:
+    """In a billing batch, the organization's default sections and the customers that chose
+    their own, read once for the batch; None outside one."""
+    cache = billing_cache.current()
+    if cache is None:
+        return None
+    if organization_id not in cache.custom_sections:
+        choosers = frozenset(
+            session.scalars(
+                select(CustomerInvoiceCustomSection.customer_id)
+                .join(
+                    InvoiceCustomSection,
+                    CustomerInvoiceCustomSection.invoice_custom_section_id
+                    == InvoiceCustomSection.id,
+                )
+                .where(InvoiceCustomSection.organization_id == organization_id)
+                .distinct()
+            )
+        )
+        cache.custom_sections[organization_id] = (_defaults(session, organization_id), choosers)
+    return cache.custom_sections[organization_id]
+
+
+def _printed(row: InvoiceCustomSection) -> dict[str, Any]:
+    return {
+        "lago_id": row.id,
+        "code": row.code,
+        "name": row.name,
+        "display_name": row.display_name or row.name,
+        "details": row.details or "",
+    }
 
 
 def take(session: Session, *, organization_id: str, customer_id: str) -> dict[str, Any]:

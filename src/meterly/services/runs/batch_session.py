@@ -1,16 +1,21 @@
-"""One session for a batch's invoices, one transaction per invoice.
+"""One session for a batch's invoices, a transaction per few dozen invoices.
 
-Each invoice still commits alone (a crash loses at most the invoice being written, and a
-concurrent worker's key rolls back only that invoice), but the catalogue the batch's
-invoices share (the organization, plans, their charges, filters and fixed charges, metrics,
-taxes) stays loaded in the session from one invoice to the next instead of being read again
-for each. Everything else an invoice touched (subscriptions, customers, wallets, coupons,
-invoices, fees) is forgotten after its transaction, so the next invoice reads it fresh.
+The invoices of a chunk commit together (a crash loses at most the chunk being written,
+none of which was announced: webhooks and mails are outbox rows of the same transaction);
+when any of them fails, the chunk rolls back and its invoices are written again one per
+transaction, so a concurrent worker's key or one bad subscription costs only its own
+invoice (`billing_run`).
+
+The catalogue the batch's invoices share (the organization, plans, their charges, filters
+and fixed charges, metrics, taxes) stays loaded in the session from one invoice to the next
+instead of being read again for each. Everything else an invoice touched (subscriptions,
+customers, wallets, coupons, invoices, fees) is forgotten after it, so the next invoice
+reads it fresh.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
@@ -52,16 +57,32 @@ def batch_session(database: Database) -> Iterator[Session]:
 
 @contextmanager
 def invoice_transaction(session: Session) -> Iterator[Session]:
-    """Commit on success, roll back on any error; then forget all but the catalogue."""
+    """Commit on success, roll back on any error; then forget all but the catalogue.
+
+    A billing run writes several invoices in one such transaction (`billing_run`), calling
+    `forget` after each: the transaction's commit is paid once for them all.
+    """
     try:
         with session.begin():
             yield session
     finally:
-        # The identity map holds its rows weakly: the catalogue is kept alive here.
-        kept: list[object] = session.info.setdefault(KEPT, [])
-        kept.clear()
-        for instance in list(session.identity_map.values()):
-            if isinstance(instance, CATALOGUE):
-                kept.append(instance)
-            elif instance in session:  # an earlier expunge may have cascaded to it
-                session.expunge(instance)
+        forget(session)
+
+
+def forget(session: Session, *, keep: Collection[object] = ()) -> None:
+    """Write what is pending, then let go of every row but the catalogue (and `keep`: the
+    subscriptions a chunk read at once), so the next invoice reads its customer, wallets
+    and coupons fresh."""
+    if session.in_transaction():
+        session.flush()
+    # The identity map holds its rows weakly: the catalogue is kept alive here.
+    kept: list[object] = session.info.setdefault(KEPT, [])
+    kept.clear()
+    also = {id(instance) for instance in keep}
+    for instance in list(session.identity_map.values()):
+        if isinstance(instance, CATALOGUE):
+            kept.append(instance)
+        elif id(instance) in also:
+            continue
+        elif instance in session:  # an earlier expunge may have cascaded to it
+            session.expunge(instance)

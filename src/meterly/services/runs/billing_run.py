@@ -8,6 +8,7 @@ grace ended, overdue invoices, expiries, recurring top-ups and the spend checks
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -38,7 +39,7 @@ from meterly.services.corrections import CorrectionReport
 from meterly.services.corrections import run as run_corrections
 from meterly.services.credits import coupons, wallets
 from meterly.services.runs import fanout
-from meterly.services.runs.batch_session import batch_session, invoice_transaction
+from meterly.services.runs.batch_session import batch_session, forget, invoice_transaction
 from meterly.services.spend_control import spend
 from meterly.services.subscriptions import (
     alert_terminations,
@@ -49,7 +50,6 @@ from meterly.services.subscriptions import (
 from meterly.store import clock_scope
 from meterly.store.integrity import violates
 from meterly.store.tables import (
-    Invoice,
     Subscription,
 )
 from meterly.store.uow import Database
@@ -263,7 +263,7 @@ def _bill_invoices(
     usage: Mapping[UsageKey, PrefetchedUsage] | None = None,
     lease: fanout.Lease | None = None,
 ) -> bool:
-    """Bill each planned invoice (a customer's parts at one instant) in its own unit of work.
+    """Bill each planned invoice (a customer's parts at one instant), CHUNK to a transaction.
 
     A subscription whose invoice failed is left out of its later invoices: its boundaries
     are billed in order or not at all (the next run starts again from the failed one).
@@ -285,47 +285,131 @@ def _bill_in_session(
     lease: fanout.Lease | None,
 ) -> bool:
     failed: set[str] = set()
-    for count, planned in enumerate(planned_invoices, start=1):
-        if lease is not None and count % fanout.RENEW_EVERY == 0 and not lease.renew():
+    for start in range(0, len(planned_invoices), CHUNK):
+        renewing = lease is not None and start and start % fanout.RENEW_EVERY == 0
+        if renewing and lease is not None and not lease.renew():
             return False
-        if failed:
-            kept = tuple(part for part in planned.parts if part.sub_id not in failed)
-            if not kept:
-                continue
-            planned = replace(planned, parts=kept)
-        try:
-            with invoice_transaction(session):
-                # The invoice's subscriptions in one read; their plan (kept from the
-                # batch's earlier invoices) comes from the session, not a join each time.
-                subs = list(
-                    session.scalars(
-                        select(Subscription)
-                        .where(Subscription.id.in_(planned.sub_ids))
-                        .options(lazyload(Subscription.plan))
-                    )
-                )
-                first = next(s for s in subs if s.id == planned.parts[0].sub_id)
-                # Referenced for the whole unit of work: read once, not once per use.
-                org = billing_cache.organization(session, first.organization_id)  # noqa: F841
+        chunk = _without(planned_invoices[start : start + CHUNK], failed)
+        if _bill_chunk(session, chunk, clock=clock, report=report, usage=usage):
+            continue
+        # Something in the chunk failed and nothing of it was written: one by one, so only
+        # what fails is left out (and a concurrent worker's invoice is counted as such).
+        for planned in chunk:
+            _bill_alone(session, planned, clock=clock, report=report, usage=usage, failed=failed)
+    return True
+
+
+_log = logging.getLogger(__name__)
+
+# Invoices written in one transaction: the commit is paid once for them all, while a
+# chunk that fails costs little to write again one invoice at a time.
+CHUNK = 50
+
+
+def _without(chunk: Sequence[PlannedInvoice], failed: set[str]) -> list[PlannedInvoice]:
+    """The chunk less the parts of subscriptions whose earlier invoice failed: their
+    boundaries are billed in order or not at all."""
+    if not failed:
+        return list(chunk)
+    kept_invoices = []
+    for planned in chunk:
+        kept = tuple(part for part in planned.parts if part.sub_id not in failed)
+        if kept:
+            kept_invoices.append(replace(planned, parts=kept))
+    return kept_invoices
+
+
+def _bill_chunk(
+    session: Session,
+    chunk: Sequence[PlannedInvoice],
+    *,
+    clock: Clock,
+    report: RunReport,
+    usage: Mapping[UsageKey, PrefetchedUsage] | None,
+) -> bool:
+    """The chunk's invoices in one transaction; False, with nothing written, if any fails."""
+    issued: list[tuple[str, str, int]] = []
+    try:
+        with invoice_transaction(session):
+            # Every subscription of the chunk in one read, kept while the chunk is written;
+            # their plans (kept from the batch's earlier invoices) come from the session.
+            subs = _subscriptions(session, [s for p in chunk for s in p.sub_ids])
+            # Their customers too (read with them): the chunk's activity logs name them.
+            held = [*subs, *(sub.customer for sub in subs)]
+            for planned in chunk:
+                _organization(session, subs, planned)
                 invoice = bill_planned_invoice(session, planned=planned, clock=clock, usage=usage)
                 if invoice is not None:
-                    report.invoices.append(invoice.id)
-                    _tally(report, invoice)
-        except IntegrityError as exc:
-            if violates(exc, EXACTLY_ONCE_KEY):
-                # The (subscription, boundary) key exists: billed by a concurrent run.
-                report.already_billed += 1
-                continue
-            # Any other key (a colliding invoice number, ...) means the invoice was NOT
-            # issued: report it, never count it as done (issue 20).
-            for sub_id in planned.sub_ids:
-                report.errors.append((sub_id, _cause(exc, planned)))
-            failed.update(planned.sub_ids)
-        except Exception as exc:  # one bad subscription must not stop the run
-            for sub_id in planned.sub_ids:
-                report.errors.append((sub_id, _cause(exc, planned)))
-            failed.update(planned.sub_ids)
+                    issued.append((invoice.id, invoice.currency, invoice.total_amount_cents))
+                forget(session, keep=held)
+    except Exception as exc:
+        # Expected now and then (a concurrent worker billed a key first); the invoices are
+        # written again one by one, and what fails there is reported.
+        _log.info("a chunk of %d invoices rolled back (%s): one by one", len(chunk), exc)
+        return False
+    for invoice_id, currency, total_cents in issued:
+        report.invoices.append(invoice_id)
+        _tally(report, currency, total_cents)
     return True
+
+
+def _subscriptions(session: Session, sub_ids: Sequence[str]) -> list[Subscription]:
+    return list(
+        session.scalars(
+            select(Subscription)
+            .where(Subscription.id.in_(sub_ids))
+            .options(lazyload(Subscription.plan))
+        )
+    )
+
+
+def _organization(session: Session, subs: Sequence[Subscription], planned: PlannedInvoice) -> None:
+    """Hold the invoice's organization in the session: the batch's copy, read once, is
+    referenced by every step of the invoice."""
+    first = next(s for s in subs if s.id == planned.parts[0].sub_id)
+    session.info[ORGANIZATION] = billing_cache.organization(session, first.organization_id)
+
+
+ORGANIZATION = "billing_batch_organization"
+
+
+def _bill_alone(
+    session: Session,
+    planned: PlannedInvoice,
+    *,
+    clock: Clock,
+    report: RunReport,
+    usage: Mapping[UsageKey, PrefetchedUsage] | None,
+    failed: set[str],
+) -> None:
+    """One invoice in its own transaction; a failure is reported and its subscriptions
+    are left out of their later invoices."""
+    if failed:
+        kept = tuple(part for part in planned.parts if part.sub_id not in failed)
+        if not kept:
+            return
+        planned = replace(planned, parts=kept)
+    try:
+        with invoice_transaction(session):
+            _organization(session, _subscriptions(session, planned.sub_ids), planned)
+            invoice = bill_planned_invoice(session, planned=planned, clock=clock, usage=usage)
+            if invoice is not None:
+                report.invoices.append(invoice.id)
+                _tally(report, invoice.currency, invoice.total_amount_cents)
+    except IntegrityError as exc:
+        if violates(exc, EXACTLY_ONCE_KEY):
+            # The (subscription, boundary) key exists: billed by a concurrent run.
+            report.already_billed += 1
+            return
+        # Any other key (a colliding invoice number, ...) means the invoice was NOT
+        # issued: report it, never count it as done (issue 20).
+        for sub_id in planned.sub_ids:
+            report.errors.append((sub_id, _cause(exc, planned)))
+        failed.update(planned.sub_ids)
+    except Exception as exc:  # one bad subscription must not stop the run
+        for sub_id in planned.sub_ids:
+            report.errors.append((sub_id, _cause(exc, planned)))
+        failed.update(planned.sub_ids)
 
 
 # The unique key that makes billing a boundary exactly-once (InvoiceSubscription).
@@ -339,9 +423,9 @@ def _cause(exc: Exception, boundary: BillingBoundary | PlannedInvoice) -> str:
     return f"boundary {boundary.at.isoformat()}: {type(exc).__name__}: {first_line}"
 
 
-def _tally(report: RunReport, invoice: Invoice) -> None:
+def _tally(report: RunReport, currency: str, total_amount_cents: int) -> None:
     totals = report.amount_cents_by_currency
-    totals[invoice.currency] = totals.get(invoice.currency, 0) + invoice.total_amount_cents
+    totals[currency] = totals.get(currency, 0) + total_amount_cents
 
 
 def _bill_advance_charges(
