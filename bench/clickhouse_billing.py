@@ -158,6 +158,7 @@ def bill(url: str, events_url: str) -> billing_fanout.Billing:
     fields = dict(line.split("\t", 1) for line in output.splitlines() if line.count("\t") == 1)
     if os.waitstatus_to_exitcode(status) != 0 or fields.get("errors", "0") != "0":
         raise RuntimeError(f"meterly bill failed:\n{output[-3000:]}")
+    print(f"bill: total USD {fields.get('total USD')}", file=sys.stderr)
     return billing_fanout.Billing(
         time.perf_counter() - started,
         usage.ru_maxrss / 1024,

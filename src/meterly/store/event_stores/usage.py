@@ -8,8 +8,10 @@ assembles), written with ClickHouse's `-If` combinators over one scan:
   ingestion; a missing or null value is absent from the map), and its number
   `numbers[key]` (the domain's `numeric_value`, stored exactly as `Decimal(76, 30)`);
 * the latest value is `argMaxIf(number, (timestamp, created_at, lago_id), ...)`;
-* a unique count groups each value's operations and keeps the values whose last
-  operation adds (`argMax` over the same order), whether or not any value is removed;
+* a unique count is the scan's distinct values (`uniqExactIf`) for a subscription whose
+  events remove none; where one does (or values of earlier periods count), a statement of
+  its own groups each value's operations and keeps those whose last operation adds
+  (`argMax` over the same order);
 * the weighted sum's event term Σ value × microseconds to the window's end is summed as
   an exact decimal and scaled to seconds in Python;
 * ordered rows (prorated sums and unique counts, per-event values) are fetched per
@@ -145,6 +147,12 @@ def _request_columns(
     elif kind is AggregationType.UNIQUE_COUNT:
         inner.append(f"{_has(field)} AS present{i}")
         counted = f"({in_window} AND present{i})"
+        if not req.includes_prior:
+            # The distinct values, right as they are when no operation removes one: the
+            # subscriptions with a remove are asked again (`_unique_counts`).
+            inner += [f"{_text(field)} AS k{i}", f"({_is_add()}) AS adds{i}"]
+            columns.append(f"uniqExactIf(k{i}, {counted}) AS {label}uniq_n")
+            columns.append(f"countIf({counted} AND NOT adds{i}) AS {label}removes_n")
     else:
         inner.append(f"{_number(field)} AS num{i}")
         num = f"num{i}"
@@ -222,11 +230,30 @@ def aggregate_values(
             values[sid].update(hours[sid])
     for i, req in enumerate(requests):
         if req.metric.aggregation_type is AggregationType.UNIQUE_COUNT:
-            for sid in sids:
-                values[sid][f"r{i}_present"] = 0
-            for sid, present in _present(store, organization_id, sids, req):
-                values[sid][f"r{i}_present"] = present
+            _unique_counts(store, organization_id, values, i, req)
     return {sid: _Values(v) for sid, v in values.items()}
+
+
+def _unique_counts(
+    store: ClickHouseEvents,
+    organization_id: str,
+    values: dict[str, dict[str, Any]],
+    i: int,
+    req: UsageRequest,
+) -> None:
+    """Request `i`'s unique count per subscription: the scan's distinct values where no
+    operation removed one, else the values whose last operation adds (`_present`)."""
+    again = []
+    for sid, row in values.items():
+        distinct, removes = row.pop(f"r{i}_uniq_n", None), row.pop(f"r{i}_removes_n", None)
+        row[f"r{i}_present"] = 0
+        if req.includes_prior or removes:
+            again.append(sid)
+        elif distinct:
+            row[f"r{i}_present"] = distinct
+    if again:
+        for sid, present in _present(store, organization_id, again, req):
+            values[sid][f"r{i}_present"] = present
 
 
 def _ranges(req: UsageRequest, hole: Span | None) -> set[str]:
