@@ -38,10 +38,13 @@ test: lint typecheck contracts pytest
 bench: $(STAMP)
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
 	$(BIN)/python -m bench.clickhouse $(if $(QUICK),--quick,)
+	$(BIN)/python -m bench.clickhouse_billing $(if $(QUICK),--quick,)
 
-# The ClickHouse event store on chdb alone (QUICK=1: 1M events instead of 10M).
+# The ClickHouse event store on chdb alone, then a billing run with its events there
+# (QUICK=1: 1M events instead of 10M).
 bench-clickhouse: $(STAMP)
 	$(BIN)/python -m bench.clickhouse $(if $(QUICK),--quick,)
+	$(BIN)/python -m bench.clickhouse_billing $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

@@ -42,6 +42,7 @@ from meterly.store.tables import Subscription
 from meterly.store.uow import Database
 
 SIZES = {
+    "smoke": {"events": 20_000, "subs": 4, "repeat": 1},
     "quick": {"events": 1_000_000, "subs": 100, "repeat": 3},
     "full": {"events": 10_000_000, "subs": 1_000, "repeat": 3},
 }
@@ -170,11 +171,12 @@ def bill(url: str, events_url: str) -> billing_fanout.Billing:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.clickhouse_billing", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1M events, 100 subscriptions")
+    parser.add_argument("--smoke", action="store_true", help="20,000 events, 4 subscriptions")
     parser.add_argument(
         "--postgres-url", default=os.environ.get("METERLY_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     )
     args = parser.parse_args(argv)
-    size = SIZES["quick" if args.quick else "full"]
+    size = SIZES["smoke" if args.smoke else "quick" if args.quick else "full"]
     pg = Postgres(args.postgres_url)
     server.STARTUP_TIMEOUT = 600.0
     template = billing_fanout.prepare(pg, size["subs"], Path(tempfile.gettempdir()))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from bench import clickhouse_billing
 from bench.runner import main
 
 
@@ -25,3 +27,15 @@ def test_smallest_bench_configuration_runs_end_to_end(tmp_path: Path) -> None:
         assert title in text
     assert "CHECK FAILED" not in text
     assert "MISMATCH" not in text
+
+
+@pytest.mark.chdb
+def test_the_billing_run_on_chdb_bench_runs_end_to_end(
+    chdb_path: Path, postgres_server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its own check: `meterly bill` issues one invoice per subscription, events in chdb."""
+    url = postgres_server.replace("postgresql+psycopg", "postgresql")
+    status = clickhouse_billing.main(["--smoke", "--postgres-url", url])
+
+    assert status == 0
+    assert "| `meterly bill`, whole process (s) |" in capsys.readouterr().out
