@@ -82,3 +82,21 @@ def test_recent_migrations_go_down_and_up_again_over_billed_data(db_url: str) ->
         assert diff == []
     finally:
         engine.dispose()
+
+
+def test_no_plan_is_kept_from_when_a_table_was_empty(db_url: str) -> None:
+    """A plan cached while a table (`invoices` at the start of a billing run) was empty
+    would scan it whole once it holds thousands of rows: Meterly's connections never keep
+    server-side prepared statements, however often a statement runs."""
+    engine = create_engine(db_url)
+    try:
+        if engine.dialect.name != "postgresql":
+            return
+        with engine.connect() as conn:
+            conn.exec_driver_sql("CREATE TEMP TABLE grows (id text PRIMARY KEY, v int)")
+            for n in range(10):  # psycopg prepares from the 5th execution by default
+                conn.exec_driver_sql("UPDATE grows SET v = 1 WHERE id = %s", (str(n),))
+            prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements")
+            assert prepared.scalar_one() == 0
+    finally:
+        engine.dispose()
