@@ -52,8 +52,9 @@ def create_engine(url: str, *, echo: bool = False) -> Engine:
 
 
 # How every connection is made. Bounded waits when the server does not answer: connecting
-# (seconds), and unacknowledged writes or a silent peer (tcp_user_timeout in ms; keepalives after 10 s idle, 3 probes
-# 2 s apart). Without them a request, or the event writer, could hang on a dead socket.
+# (seconds), and unacknowledged writes or a silent peer (tcp_user_timeout in ms; keepalives
+# after 10 s idle, 3 probes 2 s apart). Without them a request, or the event writer, could
+# hang on a dead socket.
 POSTGRES_CONNECT_ARGS: dict[str, Any] = {
     # No server-side prepared statements: each execution is planned for the tables as they
     # are. A plan psycopg prepared while `invoices` was empty (a young database, the start
