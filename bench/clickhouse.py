@@ -75,6 +75,18 @@ def _fill(store: ClickHouseEvents, events: int, subs: int) -> None:
     )
 
 
+def _settled(store: ClickHouseEvents, limit: float = 300.0) -> float:
+    """Seconds waited until the background merges of the fill are over (at most `limit`):
+    the figures are of the queries, not of a bulk load's merges running beside them."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < limit:
+        running = store.transport.query("SELECT count() FROM system.merges")
+        if int(str(running[0][0])) == 0:
+            break
+        time.sleep(0.5)
+    return time.perf_counter() - began
+
+
 def _timed(action: Any, repeat: int) -> list[float]:
     times = []
     for _ in range(repeat):
@@ -103,6 +115,7 @@ def usage_tables(store: ClickHouseEvents, size: dict[str, int]) -> list[str]:
     one = f"sub-{0}"
     store.truncate()
     _fill(store, size["events"], 1)  # current usage: every event in one subscription
+    settled = _settled(store)
 
     def ours() -> None:
         aggregate_subscription_usage(
@@ -142,6 +155,7 @@ def usage_tables(store: ClickHouseEvents, size: dict[str, int]) -> list[str]:
             _timed(lambda: store.transport.query(raw_sql), size["repeat"]),
         ),
     ]
+    lines += ["", f"Timed once the fill's background merges were over ({settled:.0f} s after it)."]
     store.truncate()
     _fill(store, size["events"], size["subs"])
     sids = [f"sub-{i}" for i in range(size["subs"])]
