@@ -286,8 +286,7 @@ def _bill_in_session(
 ) -> bool:
     failed: set[str] = set()
     for start in range(0, len(planned_invoices), CHUNK):
-        renewing = lease is not None and start and start % fanout.RENEW_EVERY == 0
-        if renewing and lease is not None and not lease.renew():
+        if lease is not None and start and start % fanout.RENEW_EVERY == 0 and not lease.renew():
             return False
         chunk = _without(planned_invoices[start : start + CHUNK], failed)
         if _bill_chunk(session, chunk, clock=clock, report=report, usage=usage):
@@ -384,11 +383,10 @@ def _bill_alone(
 ) -> None:
     """One invoice in its own transaction; a failure is reported and its subscriptions
     are left out of their later invoices."""
-    if failed:
-        kept = tuple(part for part in planned.parts if part.sub_id not in failed)
-        if not kept:
-            return
-        planned = replace(planned, parts=kept)
+    left = _without([planned], failed)
+    if not left:
+        return
+    planned = left[0]
     try:
         with invoice_transaction(session):
             _organization(session, _subscriptions(session, planned.sub_ids), planned)
