@@ -170,56 +170,6 @@ def test_the_rollup_of_march_is_hours_not_events(chdb_events: ClickHouseEvents) 
     assert result.units == Decimal("9.5") and result.events_count == 4
 
 
-@pytest.mark.parametrize(
-    ("unique_from", "rollup_read", "distinct"),
-    [
-        # The unique count scans 00:00-03:00 anyway: the sum rides on that scan.
-        (DAY, False, 4),
-        # It scans 02:00-03:00 only: the sum's hours 00:00-02:00 come from the rollup.
-        (DAY + timedelta(hours=2), True, 1),
-    ],
-)
-def test_a_sum_rides_on_the_scan_another_request_makes_anyway(
-    chdb_events: ClickHouseEvents, unique_from: datetime, rollup_read: bool, distinct: int
-) -> None:
-    """Events at 00:00, 00:10, 00:20 and 01:00, 01:10, 01:20 worth 1, 2.5 and -4, and 10 at
-    02:30. Sum over 00:00-03:00: (1 + 2.5 - 4) x 2 + 10 = 9, either way. Unique count of
-    the values: 1, 2.5, -4 and 10 from 00:00 (4); only 10 from 02:00 (1)."""
-    rows = [
-        _row(f"h{hour}-{n}", DAY + timedelta(hours=hour, minutes=10 * n), v)
-        for hour in range(2)
-        for n, v in enumerate(["1", "2.5", "-4"])
-    ]
-    rows.append(_row("late", DAY + timedelta(hours=2, minutes=30), "10"))
-    chdb_events.insert_rows(rows)
-    end = DAY + timedelta(hours=3) - TICK
-    total = BillableMetric(code=CODE, aggregation_type=AggregationType.SUM, field_name="v")
-    unique = BillableMetric(
-        code=CODE, aggregation_type=AggregationType.UNIQUE_COUNT, field_name="v"
-    )
-    requests = [
-        UsageRequest(metric=total, window_from=DAY, window_to=end),
-        UsageRequest(metric=unique, window_from=unique_from, window_to=end),
-    ]
-    statements: list[str] = []
-    query = chdb_events.transport.query
-
-    def recorded(sql: str, *args: Any, **kwargs: Any) -> Any:
-        statements.append(sql)
-        return query(sql, *args, **kwargs)
-
-    chdb_events.transport.query = recorded  # type: ignore[method-assign]
-    try:
-        summed, counted = aggregate_subscription_usage(
-            chdb_events, organization_id=ORG, external_subscription_id=SUB, requests=requests
-        )
-    finally:
-        chdb_events.transport.query = query  # type: ignore[method-assign]
-    assert summed.units == Decimal("9") and summed.events_count == 7
-    assert counted.units == distinct
-    assert any("events_hourly" in sql for sql in statements) is rollup_read
-
-
 def test_a_rollup_created_over_stored_events_is_filled_once(
     chdb_events: ClickHouseEvents,
 ) -> None:
