@@ -44,20 +44,23 @@ class Billing:
     errors: int
 
 
-def _bill_process(url: str) -> subprocess.Popen[bytes]:
+def _bill_process(url: str, events_url: str | None) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("METERLY_")}
     env["METERLY_FROZEN_TIME"] = data.BILL_AS_OF
+    if events_url:
+        env["METERLY_EVENTS_URL"] = events_url
     args = [sys.executable, "-m", "meterly.cli", "bill", "--as-of", data.BILL_AS_OF]
     return subprocess.Popen(
         [*args, "--database-url", url], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
 
 
-def bill(url: str, workers: int) -> Billing:
-    """`workers` `meterly bill` processes started together on one database: wall time until
-    the last exits, the largest peak RSS among them, invoices issued by all."""
+def bill(url: str, workers: int, *, events_url: str | None = None) -> Billing:
+    """`workers` `meterly bill` processes started together on one database (and event store,
+    when `events_url` is given): wall time until the last exits, the largest peak RSS among
+    them, invoices issued by all."""
     started = time.perf_counter()
-    processes = [_bill_process(url) for _ in range(workers)]
+    processes = [_bill_process(url, events_url) for _ in range(workers)]
     invoices = errors = 0
     rss = 0.0
     for process in processes:

@@ -143,31 +143,6 @@ def _child_fill(directory: str, url: str, size: dict[str, int]) -> dict[str, Any
     return result
 
 
-def bill(url: str, events_url: str) -> billing_fanout.Billing:
-    """`meterly bill` in a child process with the events in chdb."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("METERLY_")}
-    env["METERLY_FROZEN_TIME"] = data.BILL_AS_OF
-    env["METERLY_EVENTS_URL"] = events_url
-    args = [sys.executable, "-m", "meterly.cli", "bill", "--as-of", data.BILL_AS_OF]
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [*args, "--database-url", url], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    assert process.stdout is not None
-    output = process.stdout.read().decode(errors="replace")
-    _, status, usage = os.wait4(process.pid, 0)
-    fields = dict(line.split("\t", 1) for line in output.splitlines() if line.count("\t") == 1)
-    if os.waitstatus_to_exitcode(status) != 0 or fields.get("errors", "0") != "0":
-        raise RuntimeError(f"meterly bill failed:\n{output[-3000:]}")
-    print(f"bill: total USD {fields.get('total USD')}", file=sys.stderr)
-    return billing_fanout.Billing(
-        time.perf_counter() - started,
-        usage.ru_maxrss / 1024,
-        int(fields.get("invoices issued", "0")),
-        0,
-    )
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.clickhouse_billing", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1M events, 100 subscriptions")
@@ -188,11 +163,11 @@ def main(argv: list[str]) -> int:
             for _ in range(size["repeat"]):
                 name = pg.create(template=template)
                 try:
-                    result = bill(pg.url(name), f"chdb://{directory}")
+                    result = billing_fanout.bill(pg.url(name), 1, events_url=f"chdb://{directory}")
                 finally:
                     pg.drop(name)
                 print(f"bill: {result.seconds:.1f} s, {result.invoices} invoices", file=sys.stderr)
-                if result.invoices != size["subs"]:
+                if result.invoices != size["subs"] or result.errors:
                     raise RuntimeError(f"expected {size['subs']} invoices: {result}")
                 runs.append(result)
     finally:
