@@ -115,6 +115,42 @@ def _day(dialect: str, source: sa.Table = events) -> ColumnElement[str]:
     return sa.func.substr(ts, 1, 10)
 
 
+def _finalized_at(inv: sa.FromClause) -> ColumnElement[Any]:
+    return sa.func.coalesce(inv.c.finalized_at, inv.c.created_at)
+
+
+def _invoiced_period(
+    source: sa.Table,
+    s: sa.FromClause,
+    isub: sa.FromClause,
+    inv: sa.FromClause,
+    *received: ColumnElement[bool],
+) -> ColumnElement[bool]:
+    """A finalized invoice covers the row's timestamp for its subscription (`received`:
+    further conditions on when the row arrived)."""
+    e = source.c
+    return sa.exists().where(
+        s.c.organization_id == e.organization_id,
+        s.c.external_id == e.external_subscription_id,
+        isub.c.subscription_id == s.c.id,
+        isub.c.invoicing_reason != "in_advance_charge",
+        isub.c.charges_from_datetime <= e.timestamp,
+        e.timestamp <= isub.c.charges_to_datetime,
+        inv.c.id == isub.c.invoice_id,
+        inv.c.status == "finalized",
+        *received,
+    )
+
+
+def received_after_invoicing(source: sa.Table) -> ColumnElement[bool]:
+    """The row arrived after the finalized invoice of its period: its fate then depends on
+    its rank among the period's events in reception order (see `fate_column`)."""
+    s = Subscription.__table__.alias("late_sub")
+    isub = InvoiceSubscription.__table__.alias("late_period")
+    inv = Invoice.__table__.alias("late_invoice")
+    return _invoiced_period(source, s, isub, inv, source.c.created_at > _finalized_at(inv))
+
+
 def fate_column(dialect: str, source: sa.Table = events) -> ColumnElement[str]:
     """The fate of the `events` row in scope (a label from FATES), as one SQL expression.
 
@@ -155,18 +191,9 @@ def fate_column(dialect: str, source: sa.Table = events) -> ColumnElement[str]:
     )
 
     def invoiced(*received: ColumnElement[bool]) -> ColumnElement[bool]:
-        return sa.exists().where(
-            same_subscription,
-            isub.c.subscription_id == s.c.id,
-            isub.c.invoicing_reason != "in_advance_charge",
-            isub.c.charges_from_datetime <= e.timestamp,
-            e.timestamp <= isub.c.charges_to_datetime,
-            inv.c.id == isub.c.invoice_id,
-            inv.c.status == "finalized",
-            *received,
-        )
+        return _invoiced_period(source, s, isub, inv, *received)
 
-    finalized_at = sa.func.coalesce(inv.c.finalized_at, inv.c.created_at)
+    finalized_at = _finalized_at(inv)
     # An event received after its invoice's finalization instant was still counted when
     # the run was dated in the past (`meterly bill --as-of`, the demo): then its rank in
     # reception order, within the window, is within the events the invoice's fees counted.
@@ -286,88 +313,6 @@ def fate_column(dialect: str, source: sa.Table = events) -> ColumnElement[str]:
     )
 
 
-def fates_of(
-    conn: Connection, organization_id: str, keys: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], str]:
-    """The fate of some events, by (transaction id, external subscription id)."""
-    if not keys:
-        return {}
-    e = events.c
-    query = sa.select(
-        e.transaction_id, e.external_subscription_id, fate_column(_dialect(conn)).label("fate")
-    ).where(
-        e.organization_id == organization_id,
-        sa.tuple_(e.transaction_id, e.external_subscription_id).in_(list(keys)),
-    )
-    return {(r.transaction_id, r.external_subscription_id): r.fate for r in conn.execute(query)}
-
-
-def _filters(
-    organization_id: str,
-    *,
-    code: str | None = None,
-    external_subscription_ids: Sequence[str] | None = None,
-    timestamp_from: datetime | None = None,
-    timestamp_to: datetime | None = None,
-    transaction_id: str | None = None,
-) -> list[ColumnElement[bool]]:
-    e = events.c
-    where: list[ColumnElement[bool]] = [e.organization_id == organization_id]
-    if code:
-        where.append(e.code == code)
-    if external_subscription_ids is not None:
-        where.append(e.external_subscription_id.in_(list(external_subscription_ids)))
-    if timestamp_from is not None:
-        where.append(e.timestamp >= timestamp_from)
-    if timestamp_to is not None:
-        where.append(e.timestamp <= timestamp_to)
-    if transaction_id:
-        where.append(e.transaction_id == transaction_id)
-    return where
-
-
-def events_page(
-    conn: Connection,
-    organization_id: str,
-    *,
-    page: int,
-    per_page: int,
-    only_unbilled: bool = False,
-    reason: str | None = None,
-    **filters: Any,
-) -> tuple[list[dict[str, Any]], int]:
-    """A page of events, newest first, each with its `fate`; optionally only those that
-    will never be billed (any reason, or one)."""
-    fate = fate_column(_dialect(conn)).label("fate")
-    inner = sa.select(events, fate).where(*_filters(organization_id, **filters)).subquery()
-    where: list[ColumnElement[bool]] = []
-    if reason:
-        where.append(inner.c.fate == reason)
-    elif only_unbilled:
-        where.append(inner.c.fate.in_(REASONS))
-    total = conn.execute(sa.select(sa.func.count()).select_from(inner).where(*where)).scalar_one()
-    rows = conn.execute(
-        sa.select(inner)
-        .where(*where)
-        .order_by(inner.c.timestamp.desc(), inner.c.transaction_id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    )
-    return [dict(r) for r in rows.mappings()], int(total)
-
-
-def reason_counts(conn: Connection, organization_id: str) -> dict[str, int]:
-    """How many of the organization's events will never be billed, per reason."""
-    fate = fate_column(_dialect(conn)).label("fate")
-    inner = sa.select(fate).where(events.c.organization_id == organization_id).subquery()
-    query = (
-        sa.select(inner.c.fate, sa.func.count())
-        .where(inner.c.fate.in_(REASONS))
-        .group_by(inner.c.fate)
-    )
-    return {str(r[0]): int(r[1]) for r in conn.execute(query)}
-
-
 @dataclass(frozen=True, slots=True)
 class FateCount:
     """How many events of one subscription, metric code and day have one fate."""
@@ -478,23 +423,3 @@ def reason_of(row: RowMapping | dict[str, Any]) -> str | None:
     """The never-billed reason of a row carrying a `fate`, or None when it is or will be billed."""
     fate = row.get("fate")
     return fate if fate in REASONS else None
-
-
-def flagged_received(
-    conn: Connection, *, received_from: datetime, received_to: datetime, reasons: Sequence[str]
-) -> Iterator[tuple[str, str, str]]:
-    """(organization, reason, transaction id) of the events received in [from, to) whose
-    fate is one of `reasons`, streamed in organization order (events.errors)."""
-    e = events.c
-    inner = (
-        sa.select(e.organization_id, e.transaction_id, fate_column(_dialect(conn)).label("fate"))
-        .where(e.created_at >= received_from, e.created_at < received_to)
-        .subquery()
-    )
-    query = (
-        sa.select(inner.c.organization_id, inner.c.fate, inner.c.transaction_id)
-        .where(inner.c.fate.in_(list(reasons)))
-        .order_by(inner.c.organization_id, inner.c.transaction_id)
-    )
-    for r in conn.execute(query.execution_options(stream_results=True, yield_per=1000)):
-        yield str(r[0]), str(r[1]), str(r[2])

@@ -18,7 +18,7 @@ the whole period must be there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -55,7 +55,7 @@ def _staging_table() -> sa.Table:
 STAGED = _staging_table()
 
 
-def _period_bounds(
+def period_bounds(
     conn: Connection,
     organization_id: str,
     external_subscription_id: str,
@@ -105,6 +105,7 @@ def staged_fate_counts(
     organization_id: str | None = None,
     timestamp_from: datetime | None = None,
     timestamp_to: datetime | None = None,
+    external_subscription_ids: Sequence[str] | None = None,
 ) -> Iterator[T]:
     """`classify(conn, table, organization_id=, timestamp_from=, timestamp_to=)` over each
     subscription's staged events, in (organization, subscription) order."""
@@ -113,6 +114,7 @@ def staged_fate_counts(
         organization_id=organization_id,
         timestamp_from=timestamp_from,
         timestamp_to=timestamp_to,
+        external_subscription_ids=external_subscription_ids,
     )
     if not subscriptions:
         return
@@ -121,7 +123,7 @@ def staged_fate_counts(
     table.create(conn)
     try:
         for org, sid in subscriptions:
-            lower, upper = _period_bounds(conn, org, sid, timestamp_from, timestamp_to)
+            lower, upper = period_bounds(conn, org, sid, timestamp_from, timestamp_to)
             for page in clickhouse_reads.subscription_events(
                 store,
                 organization_id=org,

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from meterly.services.common import Clock
 from meterly.services.notifications import enqueue
 from meterly.store import reconciliation as store
+from meterly.store.reconciliation_pages import flagged_received
 
 LAGO_KEYS = {
     store.UNKNOWN_METRIC: "invalid_code",
@@ -40,7 +41,7 @@ def report_event_errors(
     """Enqueue one `events.errors` webhook per organization with errors among the events
     received in [received_from, received_to); returns what was sent, by organization."""
     sent: dict[str, dict[str, list[str]]] = {}
-    for org, reason, transaction_id in store.flagged_received(
+    for org, reason, transaction_id in flagged_received(
         session.connection(),
         received_from=received_from,
         received_to=received_to,

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from meterly.store import reconciliation as store
+from meterly.store import reconciliation_pages as pages
 
 REASONS = store.REASONS
 
@@ -16,7 +17,7 @@ def fates(
     session: Session, *, organization_id: str, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], str]:
     """Each event's fate (billed, pending, or a reason), by (transaction id, subscription)."""
-    return store.fates_of(session.connection(), organization_id, keys)
+    return pages.fates_of(session.connection(), organization_id, keys)
 
 
 def events_with_fates(
@@ -30,7 +31,7 @@ def events_with_fates(
     **filters: Any,
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of events, newest first, each with `fate`; optionally only the never-billed."""
-    return store.events_page(
+    return pages.events_page(
         session.connection(),
         organization_id,
         page=page,

@@ -25,8 +25,8 @@ from meterly.store.reconciliation import (
     REASONS,
     customers_of,
     fate_counts,
-    reason_counts,
 )
+from meterly.store.reconciliation_pages import reason_counts
 
 NO_CUSTOMER = ""
 

@@ -220,12 +220,21 @@ class ClickHouseEvents:
         external_subscription_id: str | None = None,
         timestamp_from: datetime | None = None,
         timestamp_to: datetime | None = None,
+        external_subscription_ids: Sequence[str] | None = None,
+        transaction_id: str | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
+        """A page of events, newest first (the events API, the dashboard's explorer)."""
         where = [f"organization_id = {text(organization_id)}"]
         if code:
             where.append(f"code = {text(code)}")
         if external_subscription_id:
             where.append(f"external_subscription_id = {text(external_subscription_id)}")
+        if external_subscription_ids is not None:
+            if not external_subscription_ids:
+                return [], 0
+            where.append(f"external_subscription_id IN {texts(external_subscription_ids)}")
+        if transaction_id:
+            where.append(f"transaction_id = {text(transaction_id)}")
         if timestamp_from:
             where.append(f"timestamp >= {instant(timestamp_from)}")
         if timestamp_to:

@@ -11,17 +11,19 @@ refused there), so `include_voided` has nothing to add.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from meterly.store.event_stores.clickhouse import _EVENT_COLUMNS, ClickHouseEvents, _event
-from meterly.store.event_stores.sql import instant, parse_instant, text
+from meterly.store.event_stores.sql import instant, parse_instant, text, texts
 from meterly.store.event_stores.usage import _conditions
 from meterly.store.usage_queries.request import UsageRequest
 
 # Events fetched per statement when streaming a subscription's events.
 STREAM_PAGE = 5_000
+# (transaction id, subscription) pairs asked for in one statement.
+_KEYS_AT_ONCE = 1_000
 
 
 def _row(values: list[Any]) -> dict[str, Any]:
@@ -107,13 +109,18 @@ def subscriptions_with_events(
     organization_id: str | None = None,
     timestamp_from: datetime | None = None,
     timestamp_to: datetime | None = None,
+    external_subscription_ids: Sequence[str] | None = None,
 ) -> list[tuple[str, str]]:
     """(organization, external subscription id) pairs holding events with a timestamp in
-    [from, to), in order. One pair per subscription: the list grows with subscriptions,
-    never with events."""
+    [from, to), in order, among `external_subscription_ids` when given. One pair per
+    subscription: the list grows with subscriptions, never with events."""
     where = ["1"]
     if organization_id is not None:
         where.append(f"organization_id = {text(organization_id)}")
+    if external_subscription_ids is not None:
+        if not external_subscription_ids:
+            return []
+        where.append(f"external_subscription_id IN {texts(external_subscription_ids)}")
     if timestamp_from is not None:
         where.append(f"timestamp >= {instant(timestamp_from)}")
     if timestamp_to is not None:
@@ -166,3 +173,56 @@ def subscription_events(
             return
         last = page[-1]
         after = (last["code"], last["timestamp"], last["transaction_id"])
+
+
+def events_of_keys(
+    store: ClickHouseEvents, organization_id: str, keys: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """The stored events of some (transaction id, external subscription id) keys."""
+    found: list[dict[str, Any]] = []
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), _KEYS_AT_ONCE):
+        pairs = ", ".join(
+            f"({text(tx)}, {text(sid)})" for tx, sid in ordered[start : start + _KEYS_AT_ONCE]
+        )
+        rows = store.transport.query(
+            f"SELECT {_EVENT_COLUMNS} FROM {store.table} FINAL"
+            f" WHERE organization_id = {text(organization_id)}"
+            f" AND (transaction_id, external_subscription_id) IN ({pairs})"
+        )
+        found += [_row(r) for r in rows]
+    return found
+
+
+def received_events(
+    store: ClickHouseEvents,
+    *,
+    received_from: datetime,
+    received_to: datetime,
+    page_size: int = STREAM_PAGE,
+) -> Iterator[list[dict[str, Any]]]:
+    """The events received in [from, to), a page at a time, in (organization, transaction
+    id, subscription) order, keyset-paged. A reception range crosses every partition, so
+    `LIMIT 1 BY` the key rather than `FINAL` drops a copy not merged yet: it reads only
+    the range's rows, where `FINAL` would merge the whole table."""
+    base = f"created_at >= {instant(received_from)} AND created_at < {instant(received_to)}"
+    after = ""
+    while True:
+        rows = store.transport.query(
+            f"SELECT {_EVENT_COLUMNS} FROM {store.table} WHERE {base}{after}"
+            " ORDER BY organization_id, transaction_id, external_subscription_id"
+            " LIMIT 1 BY organization_id, transaction_id, external_subscription_id"
+            f" LIMIT {int(page_size)}"
+        )
+        if not rows:
+            return
+        page = [_row(r) for r in rows]
+        yield page
+        if len(page) < page_size:
+            return
+        last = page[-1]
+        after = (
+            " AND (organization_id, transaction_id, external_subscription_id) >"
+            f" ({text(last['organization_id'])}, {text(last['transaction_id'])},"
+            f" {text(last['external_subscription_id'])})"
+        )
