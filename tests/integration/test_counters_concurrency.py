@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from meterly.cli.main import app as cli_app
 from meterly.services import runs
 from meterly.services.common import FrozenClock
+from meterly.store.sequences import next_value, next_values
 from meterly.store.tables import (
     Customer,
     DocumentSequence,
@@ -29,7 +30,7 @@ from meterly.store.tables import (
     Organization,
 )
 from meterly.store.uow import Database
-from tests.conftest import build_api
+from tests.conftest import ApiClient, build_api
 from tests.integration.live_server import serving
 
 CLIENTS = 16
@@ -229,3 +230,23 @@ def test_a_colliding_invoice_number_is_an_error_of_the_run_and_bill_exits_non_ze
         assert [sub for sub, _ in again.errors] == [sub_a]
     finally:
         database.engine.dispose()
+
+
+def test_counters_bumped_together_continue_one_at_a_time(api: ApiClient) -> None:
+    """A billing run's chunk numbers its invoices with one statement (`next_values`): each
+    counter moves by its count and the next single bump continues after it."""
+    database = api.database
+    assert isinstance(database, Database)
+    org = api.org_id
+    with database.unit_of_work() as session:
+        # New counters start at their count: a = 2 (numbers 1, 2), b = 1.
+        first = next_values(session, {(org, "test:a"): 2, (org, "test:b"): 1})
+        assert first == {(org, "test:a"): 2, (org, "test:b"): 1}
+        # Existing ones move by it: a = 2 + 3 = 5 (numbers 3, 4, 5), b = 1 + 1 = 2.
+        again = next_values(session, {(org, "test:b"): 1, (org, "test:a"): 3})
+        assert again == {(org, "test:a"): 5, (org, "test:b"): 2}
+        # One at a time after that: a = 6.
+        assert next_value(session, organization_id=org, scope="test:a") == 6
+        assert next_values(session, {}) == {}
+    with database.unit_of_work() as session:  # committed with the unit of work
+        assert next_value(session, organization_id=org, scope="test:b") == 3

@@ -147,11 +147,11 @@ def issue_parts(
         updated_at=now,
     )
     session.add(invoice)
-    session.flush()
+    # The invoice, its (subscription, boundary) keys and its fees are written by the next
+    # flush, in that order (`invoice_row`): a billing run's chunk flushes many invoices at
+    # once. A key billed already by a concurrent run fails that flush, rolling back all.
     for part in parts:
         session.add(_period_key(invoice, part, now=now))
-    # The keys above are checked now, before any more work: a concurrent run fails here.
-    session.flush()
     fees = [fee for part in parts for fee in part.fees]
     for position, fee in enumerate(fees):
         fee.invoice_id = invoice.id
@@ -159,7 +159,6 @@ def issue_parts(
         fee.created_at = now
         fee.updated_at = now
         session.add(fee)
-    session.flush()
     totals = apply_waterfall(
         session,
         invoice=invoice,

@@ -7,6 +7,10 @@ Document counters (invoice and credit-note numbers) are kept here too.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
 from meterly.domain.errors import NotAllowed, NotFound
@@ -15,7 +19,7 @@ from meterly.services.accounts import billing_entities
 from meterly.services.common import Clock
 from meterly.services.invoicing import snapshot
 from meterly.services.notifications import enqueue
-from meterly.store.sequences import next_value
+from meterly.store.sequences import next_value, next_values
 from meterly.store.tables import Customer, Invoice, Organization
 
 HIDDEN_STATUSES = ("deleted", "generating")
@@ -41,8 +45,9 @@ def finalize(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
     if org is None or customer is None:
         raise NotFound("invoice")
     now = clock.now()
+    deferred: list[_Unnumbered] | None = session.info.get(_DEFERRED)
     # The counter touches no invoice: the invoice's pending changes (its totals) are
-    # written with its number below, in one UPDATE.
+    # written with its number below, in one UPDATE (or, numbered together, one flush).
     with session.no_autoflush:
         # The customer's seller numbers the invoice: the organization, or a billing entity.
         seller = billing_entities.seller_for(session, customer)
@@ -51,12 +56,14 @@ def finalize(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
         if seller.document_numbering == "per_billing_entity":
             month = invoice.issuing_date.strftime("%Y%m")
             scope = f"org:{month}" if seller.is_default else f"entity:{seller.lago_id}:{month}"
-            n = next_sequence(session, organization_id=org.id, scope=scope)
-            invoice.number = f"{prefix}-{month}-{n:03d}"
+            shape = f"{prefix}-{month}-{{:03d}}"
         else:
-            n = next_sequence(session, organization_id=org.id, scope=f"customer:{customer.id}")
-            invoice.number = f"{prefix}-{customer.sequential_id:03d}-{n:03d}"
-    invoice.sequential_id = n
+            scope = f"customer:{customer.id}"
+            shape = f"{prefix}-{customer.sequential_id:03d}-{{:03d}}"
+        if deferred is not None:
+            deferred.append(_Unnumbered(invoice, org.id, scope, shape))
+        else:
+            _number(invoice, next_sequence(session, organization_id=org.id, scope=scope), shape)
     invoice.document_snapshot = snapshot.take(
         session, organization_id=org.id, customer_id=customer.id
     )
@@ -66,7 +73,8 @@ def finalize(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
     invoice.updated_at = now
     if invoice.total_amount_cents == 0:
         invoice.payment_status = "succeeded"
-    session.flush()
+    if deferred is None:
+        session.flush()
     # One-off invoices announce themselves as invoice.one_off_created instead (Lago).
     if invoice.invoice_type != "one_off":
         enqueue_webhook(session, invoice=invoice, webhook_type="invoice.created", clock=clock)
@@ -84,3 +92,46 @@ def finalize(session: Session, *, invoice: Invoice, clock: Clock) -> Invoice:
 def next_sequence(session: Session, *, organization_id: str, scope: str) -> int:
     """Bump one document counter and return its new value, safe under concurrency."""
     return next_value(session, organization_id=organization_id, scope=scope)
+
+
+def _number(invoice: Invoice, n: int, shape: str) -> None:
+    invoice.sequential_id = n
+    invoice.number = shape.format(n)
+
+
+# --- numbers for many invoices at once ---------------------------------------------------
+
+_DEFERRED = "numbering_deferred"
+
+
+@dataclass(frozen=True, slots=True)
+class _Unnumbered:
+    invoice: Invoice
+    organization_id: str
+    scope: str
+    shape: str
+
+
+@contextmanager
+def numbered_together(session: Session) -> Iterator[None]:
+    """Invoices finalized inside get their numbers when the block ends, from one statement
+    (`next_values`) instead of one per invoice, so the block's invoices, fees and keys can
+    be written by one flush. Numbers are handed out in finalization order; the caller's
+    transaction holds the counters until it commits, and a rollback gives them back, as
+    one at a time. Nothing inside may read a finalized invoice's number."""
+    deferred: list[_Unnumbered] = []
+    session.info[_DEFERRED] = deferred
+    try:
+        yield
+    finally:
+        session.info.pop(_DEFERRED, None)
+    wanted: dict[tuple[str, str], int] = {}
+    for item in deferred:
+        key = (item.organization_id, item.scope)
+        wanted[key] = wanted.get(key, 0) + 1
+    last = next_values(session, wanted)
+    given: dict[tuple[str, str], int] = {}
+    for item in deferred:
+        key = (item.organization_id, item.scope)
+        given[key] = given.get(key, 0) + 1
+        _number(item.invoice, last[key] - wanted[key] + given[key], item.shape)

@@ -15,7 +15,7 @@ reads it fresh.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
@@ -59,8 +59,8 @@ def batch_session(database: Database) -> Iterator[Session]:
 def invoice_transaction(session: Session) -> Iterator[Session]:
     """Commit on success, roll back on any error; then forget all but the catalogue.
 
-    A billing run writes several invoices in one such transaction (`billing_run`), calling
-    `forget` after each: the transaction's commit is paid once for them all.
+    A billing run writes several invoices in one such transaction (`billing_run`): the
+    transaction's flush and commit are paid once for them all.
     """
     try:
         with session.begin():
@@ -69,20 +69,16 @@ def invoice_transaction(session: Session) -> Iterator[Session]:
         forget(session)
 
 
-def forget(session: Session, *, keep: Collection[object] = ()) -> None:
-    """Write what is pending, then let go of every row but the catalogue (and `keep`: the
-    subscriptions a chunk read at once), so the next invoice reads its customer, wallets
-    and coupons fresh."""
+def forget(session: Session) -> None:
+    """Write what is pending, then let go of every row but the catalogue, so the next
+    invoices read their customers, wallets and coupons fresh."""
     if session.in_transaction():
         session.flush()
     # The identity map holds its rows weakly: the catalogue is kept alive here.
     kept: list[object] = session.info.setdefault(KEPT, [])
     kept.clear()
-    also = {id(instance) for instance in keep}
     for instance in list(session.identity_map.values()):
         if isinstance(instance, CATALOGUE):
             kept.append(instance)
-        elif id(instance) in also:
-            continue
         elif instance in session:  # an earlier expunge may have cascaded to it
             session.expunge(instance)

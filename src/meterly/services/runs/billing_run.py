@@ -38,8 +38,9 @@ from meterly.services.common import Clock, FrozenClock, clock_for
 from meterly.services.corrections import CorrectionReport
 from meterly.services.corrections import run as run_corrections
 from meterly.services.credits import coupons, wallets
+from meterly.services.invoicing import numbering
 from meterly.services.runs import fanout
-from meterly.services.runs.batch_session import batch_session, forget, invoice_transaction
+from meterly.services.runs.batch_session import batch_session, invoice_transaction
 from meterly.services.spend_control import spend
 from meterly.services.subscriptions import (
     alert_terminations,
@@ -330,17 +331,20 @@ def _bill_chunk(
     issued: list[tuple[str, str, int]] = []
     try:
         with invoice_transaction(session):
-            # Every subscription of the chunk in one read, kept while the chunk is written;
-            # their plans (kept from the batch's earlier invoices) come from the session.
+            # Every subscription of the chunk in one read, with its customer, kept while the
+            # chunk is written (nothing is let go before the commit); their plans (kept
+            # from the batch's earlier invoices) come from the session.
             subs = _subscriptions(session, [s for p in chunk for s in p.sub_ids])
-            # Their customers too (read with them): the chunk's activity logs name them.
-            held = [*subs, *(sub.customer for sub in subs)]
-            for planned in chunk:
-                _organization(session, subs, planned)
-                invoice = bill_planned_invoice(session, planned=planned, clock=clock, usage=usage)
-                if invoice is not None:
-                    issued.append((invoice.id, invoice.currency, invoice.total_amount_cents))
-                forget(session, keep=held)
+            # One flush for the whole chunk: the invoices' numbers come from one statement
+            # at the end, so nothing in between needs their rows written.
+            with numbering.numbered_together(session):
+                for planned in chunk:
+                    _organization(session, subs, planned)
+                    invoice = bill_planned_invoice(
+                        session, planned=planned, clock=clock, usage=usage
+                    )
+                    if invoice is not None:
+                        issued.append((invoice.id, invoice.currency, invoice.total_amount_cents))
     except Exception as exc:
         # Expected now and then (a concurrent worker billed a key first); the invoices are
         # written again one by one, and what fails there is reported.

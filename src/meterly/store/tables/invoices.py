@@ -115,6 +115,10 @@ class InvoiceSubscription(Base):
     charges_to_datetime: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
+    # Never loaded nor set (the id is): its one use is to order the unit of work, so an
+    # invoice and its keys and fees can be written by one flush, the invoice first.
+    invoice_row: Mapped[Invoice] = relationship(lazy="raise", viewonly=False)
+
 
 class Fee(Base):
     __tablename__ = "fees"
@@ -181,6 +185,9 @@ class Fee(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
+
+    # As `InvoiceSubscription.invoice_row`: orders the flush, never loaded nor set.
+    invoice_row: Mapped[Invoice | None] = relationship(lazy="raise", viewonly=False)
 
 
 class DocumentSequence(Base):
