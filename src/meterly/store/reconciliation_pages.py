@@ -37,7 +37,12 @@ from meterly.store.reconciliation import (
     fate_counts,
     received_after_invoicing,
 )
-from meterly.store.reconciliation_staged import STAGED, period_bounds, staged_fate_counts
+from meterly.store.reconciliation_staged import (
+    STAGED,
+    period_bounds,
+    stage,
+    staged_fate_counts,
+)
 from meterly.store.tables import events
 from meterly.store.types import AwareDateTime
 
@@ -201,7 +206,7 @@ def _staged_fates(
     table.drop(conn, checkfirst=True)  # one left on a pooled connection by a failed request
     table.create(conn)
     try:
-        conn.execute(table.insert(), list(rows))
+        stage(conn, table, rows)
         if exact_rank:
             _stage_late_periods(conn, store, table, {_key(r) for r in rows})
         fate = fate_column(conn.dialect.name, table).label("fate")
@@ -251,7 +256,7 @@ def _stage_late_periods(
             more = [r for r in page if _key(r) not in staged]
             staged.update(_key(r) for r in more)
             if more:
-                conn.execute(table.insert(), more)
+                stage(conn, table, more)
 
 
 def _clickhouse_page(

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from psycopg.types.json import set_json_dumps
 from sqlalchemy import Connection
 
+from meterly.store.engine import json_dumps
 from meterly.store.event_stores import reconciliation as clickhouse_reads
 from meterly.store.event_stores.clickhouse import ClickHouseEvents
 from meterly.store.tables import InvoiceSubscription, Subscription, events
@@ -53,6 +55,36 @@ def _staging_table() -> sa.Table:
 
 # One Table object for the process: its compiled statements are cached across reports.
 STAGED = _staging_table()
+# The staging table's PostgreSQL types, for a binary COPY (the columns of `events`).
+_PG_TYPES = {
+    "timestamp": "timestamptz",
+    "created_at": "timestamptz",
+    "voided_at": "timestamptz",
+    "amended_at": "timestamptz",
+    "properties": "jsonb",
+    "precise_total_amount_cents": "numeric",
+}
+
+
+def stage(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Copy event rows into the staging table: a binary COPY on PostgreSQL (an INSERT
+    executed per row costs about 40 us an event there, most of a report's time), one
+    executemany on SQLite."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), list(rows))
+        return
+    names = [c.name for c in table.c]
+    driver: Any = conn.connection.driver_connection
+    with driver.cursor() as cursor:
+        set_json_dumps(json_dumps, context=cursor)  # orjson, exact decimals as text
+        with cursor.copy(
+            f"COPY {table.name} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types([_PG_TYPES.get(name, "varchar") for name in names])
+            for row in rows:
+                copy.write_row([row.get(name) for name in names])
 
 
 def period_bounds(
@@ -131,7 +163,7 @@ def staged_fate_counts(
                 timestamp_from=lower,
                 timestamp_to=upper,
             ):
-                conn.execute(table.insert(), page)
+                stage(conn, table, page)
             # Read whole before the rows are deleted: one subscription's groups.
             counted = list(
                 classify(
