@@ -28,9 +28,17 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
+# The domain's branch coverage is that of its own unit tests and properties (tests/unit),
+# run under the coverage tracer; the rest of the suite runs without it (the tracer, called
+# on every function call, made the whole suite 40 % slower). PYTEST_ARGS: what to run.
 pytest: $(STAMP)
+ifeq ($(strip $(PYTEST_ARGS)),)
+	$(BIN)/pytest -n 2 --cov=meterly.domain --cov-branch --cov-report= tests/unit
+	$(BIN)/pytest -n 2 --ignore=tests/unit tests
+else
 	$(BIN)/pytest -n 2 --cov=meterly.domain --cov-branch --cov-report= $(PYTEST_ARGS)
-	@echo "== Branch coverage of the domain =="
+endif
+	@echo "== Branch coverage of the domain (tests/unit) =="
 	$(BIN)/coverage report --include='*/meterly/domain/*'
 
 test: lint typecheck contracts pytest
