@@ -26,6 +26,7 @@ from meterly.services.metering.event_writer import EventWriter, WriteResult, _Su
 from meterly.store import event_stores
 from meterly.store.engine import create_engine
 from meterly.store.event_stores import ClickHouseEvents, schema_statements
+from meterly.store.event_stores import reconciliation as reconciliation_reads
 from meterly.store.event_stores.migration import migrate, source_totals, verify
 from meterly.store.event_stores.schema import KEYS, ROLLUP, derived_statements
 from meterly.store.repositories import events as event_repository
@@ -112,6 +113,50 @@ def test_a_row_stored_twice_behind_the_check_is_listed_once(
     _, total = chdb_events.list_page(organization_id=ORG, page=1, per_page=10)
     assert total == 1
     assert chdb_events.find_by_transaction_id(ORG, "twice") is not None
+
+
+def test_streamed_events_are_read_once_each_across_pages(
+    chdb_events: ClickHouseEvents,
+) -> None:
+    """The staging streams page with a keyset, 2 rows a page here: 5 events of sub-1 (two
+    codes, three instants) and 1 of sub-2, one of sub-1's stored twice behind the check."""
+    day = MARCH + timedelta(days=2)
+    rows = [
+        row("a", code="calls", timestamp=day),
+        row("b", code="calls", timestamp=day),  # same instant as a: the tie is broken by tx
+        row("c", code="calls", timestamp=day + timedelta(hours=1)),
+        row("d", code="storage", timestamp=day),
+        row("e", code="storage", timestamp=day + timedelta(hours=2)),
+        row("f", sub="sub-2", created_at=MARCH + timedelta(days=21)),
+    ]
+    chdb_events.insert_rows(rows)
+    chdb_events.insert_rows([{**rows[1], "lago_id": str(uuid.uuid4())}])
+    pages = list(
+        reconciliation_reads.subscription_events(
+            chdb_events, organization_id=ORG, external_subscription_id="sub-1", page_size=2
+        )
+    )
+    # 5 events of sub-1 in (code, timestamp, transaction id) order: pages of 2, 2 and 1.
+    assert [[e["transaction_id"] for e in page] for page in pages] == [
+        ["a", "b"],
+        ["c", "d"],
+        ["e"],
+    ]
+    # Received on March 21 (every row but f, received on the 22nd): a to e once each, in
+    # (organization, transaction id, subscription) order, b's second copy left out.
+    received = list(
+        reconciliation_reads.received_events(
+            chdb_events,
+            received_from=MARCH + timedelta(days=20),
+            received_to=MARCH + timedelta(days=21),
+            page_size=2,
+        )
+    )
+    assert [[e["transaction_id"] for e in page] for page in received] == [
+        ["a", "b"],
+        ["c", "d"],
+        ["e"],
+    ]
 
 
 def test_the_event_writer_acknowledges_after_the_insert(chdb_events: ClickHouseEvents) -> None:

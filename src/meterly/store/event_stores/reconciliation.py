@@ -145,34 +145,21 @@ def subscription_events(
     """One subscription's events with a timestamp in [from, to] (bounds included), a page
     at a time, in the sorting key's order; a keyset on (code, timestamp, transaction id)
     pages without OFFSET, so each statement reads only its own granules."""
-    base = [
+    where = [
         f"organization_id = {text(organization_id)}",
         f"external_subscription_id = {text(external_subscription_id)}",
     ]
     if timestamp_from is not None:
-        base.append(f"timestamp >= {instant(timestamp_from)}")
+        where.append(f"timestamp >= {instant(timestamp_from)}")
     if timestamp_to is not None:
-        base.append(f"timestamp <= {instant(timestamp_to)}")
-    after: tuple[str, datetime, str] | None = None
-    while True:
-        where = list(base)
-        if after is not None:
-            code, moment, tx = after
-            where.append(
-                f"(code, timestamp, transaction_id) > ({text(code)}, {instant(moment)}, {text(tx)})"
-            )
-        rows = store.transport.query(
-            f"SELECT {_EVENT_COLUMNS} FROM {store.table} FINAL WHERE {' AND '.join(where)}"
-            f" ORDER BY code, timestamp, transaction_id LIMIT {int(page_size)}"
-        )
-        if not rows:
-            return
-        page = [_row(r) for r in rows]
-        yield page
-        if len(page) < page_size:
-            return
-        last = page[-1]
-        after = (last["code"], last["timestamp"], last["transaction_id"])
+        where.append(f"timestamp <= {instant(timestamp_to)}")
+    yield from _pages(
+        store,
+        source=f"{store.table} FINAL",
+        where=" AND ".join(where),
+        key=("code", "timestamp", "transaction_id"),
+        page_size=page_size,
+    )
 
 
 def events_of_keys(
@@ -205,14 +192,35 @@ def received_events(
     id, subscription) order, keyset-paged. A reception range crosses every partition, so
     `LIMIT 1 BY` the key rather than `FINAL` drops a copy not merged yet: it reads only
     the range's rows, where `FINAL` would merge the whole table."""
-    base = f"created_at >= {instant(received_from)} AND created_at < {instant(received_to)}"
+    yield from _pages(
+        store,
+        source=store.table,
+        where=f"created_at >= {instant(received_from)} AND created_at < {instant(received_to)}",
+        key=("organization_id", "transaction_id", "external_subscription_id"),
+        page_size=page_size,
+        one_per_key=True,
+    )
+
+
+def _pages(
+    store: ClickHouseEvents,
+    *,
+    source: str,
+    where: str,
+    key: tuple[str, ...],
+    page_size: int,
+    one_per_key: bool = False,
+) -> Iterator[list[dict[str, Any]]]:
+    """The events of `source` matching `where`, in `key` order, a page at a time: a keyset
+    on `key` pages without OFFSET, so each statement reads only its own granules.
+    `one_per_key`: a row stored twice and not merged yet is read once."""
+    columns = ", ".join(key)
+    once = f" LIMIT 1 BY {columns}" if one_per_key else ""
     after = ""
     while True:
         rows = store.transport.query(
-            f"SELECT {_EVENT_COLUMNS} FROM {store.table} WHERE {base}{after}"
-            " ORDER BY organization_id, transaction_id, external_subscription_id"
-            " LIMIT 1 BY organization_id, transaction_id, external_subscription_id"
-            f" LIMIT {int(page_size)}"
+            f"SELECT {_EVENT_COLUMNS} FROM {source} WHERE {where}{after}"
+            f" ORDER BY {columns}{once} LIMIT {int(page_size)}"
         )
         if not rows:
             return
@@ -220,9 +228,9 @@ def received_events(
         yield page
         if len(page) < page_size:
             return
-        last = page[-1]
-        after = (
-            " AND (organization_id, transaction_id, external_subscription_id) >"
-            f" ({text(last['organization_id'])}, {text(last['transaction_id'])},"
-            f" {text(last['external_subscription_id'])})"
-        )
+        last = ", ".join(_literal(page[-1][column]) for column in key)
+        after = f" AND ({columns}) > ({last})"
+
+
+def _literal(value: Any) -> str:
+    return instant(value) if isinstance(value, datetime) else text(str(value))
