@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, insert, inspect, select
 from sqlalchemy.orm import Session, UOWTransaction
 
 from meterly.services.activity.actors import actor_of
@@ -138,26 +138,32 @@ def _before_commit(session: Session) -> None:
         actor_id = session.scalar(select(ApiKey.id).where(ApiKey.key_hash == actor.api_key_hash))
     clock = session.info.get(_CLOCK)
     now = clock.now() if clock is not None else datetime.now(UTC)
+    rows = []
     for entry in pending.values():
         row = _log_row(session, entry)
         if row is None:
             continue
-        row.actor_type = actor.type
-        row.actor_id = actor_id
-        row.activity_source = actor.source
-        row.user_email = actor.user_email
-        row.logged_at = now
-        row.created_at = now
-        session.add(row)
-    # Adding the rows made the session dirty again: the commit flushes them, and the
-    # hooks above ignore ActivityLog (not a resource), so this does not loop.
+        row.update(
+            actor_type=actor.type,
+            actor_id=actor_id,
+            activity_source=actor.source,
+            user_email=actor.user_email,
+            logged_at=now,
+            created_at=now,
+        )
+        rows.append(row)
+    if rows:
+        # Plain rows, not ORM objects: a billing run logs thousands of invoices at once,
+        # and the unit of work would cost more than the insert (nothing reads them back
+        # in this transaction).
+        session.execute(insert(ActivityLog), rows)
 
 
 def _after_rollback(session: Session, _: Any) -> None:
     session.info.pop(_PENDING, None)
 
 
-def _log_row(session: Session, entry: _Pending) -> ActivityLog | None:
+def _log_row(session: Session, entry: _Pending) -> dict[str, Any] | None:
     resource = _resource(entry.instance)
     if resource is None:
         return None
@@ -187,17 +193,17 @@ def _log_row(session: Session, entry: _Pending) -> ActivityLog | None:
     if not organization_id:
         return None
     customer_ext, subscription_ext = _external_ids(session, instance)
-    return ActivityLog(
-        id=new_id(),
-        organization_id=organization_id,
-        activity_type=f"{prefix}.{action}",
-        resource_type=resource_type,
-        resource_id=str(state.get("id", "")),
-        external_customer_id=customer_ext,
-        external_subscription_id=subscription_ext,
-        activity_object=state,
-        activity_object_changes=changes,
-    )
+    return {
+        "id": new_id(),
+        "organization_id": organization_id,
+        "activity_type": f"{prefix}.{action}",
+        "resource_type": resource_type,
+        "resource_id": str(state.get("id", "")),
+        "external_customer_id": customer_ext,
+        "external_subscription_id": subscription_ext,
+        "activity_object": state,
+        "activity_object_changes": changes,
+    }
 
 
 def _external_ids(session: Session, instance: Any) -> tuple[str | None, str | None]:

@@ -554,7 +554,7 @@ def _fee(
     properties: dict[str, Any] | None = None,
     pay_in_advance: bool = False,
 ) -> Fee:
-    return Fee(
+    return Fee.new_row(
         id=new_id(),
         organization_id=sub.organization_id,
         customer_id=sub.customer_id,

@@ -138,9 +138,11 @@ class Fee(Base):
     )
 
     id: Mapped[str] = mapped_column(UUID, primary_key=True)
-    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    # Copies, without foreign keys (migration 0031): the subscription or the invoice the
+    # fee belongs to references them already, and each key is a check per fee inserted.
+    organization_id: Mapped[str] = mapped_column(UUID)
     invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoices.id"), index=True)
-    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    customer_id: Mapped[str] = mapped_column(UUID)
     subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
     charge_id: Mapped[str | None] = mapped_column(ForeignKey("charges.id"))
     charge_filter_id: Mapped[str | None] = mapped_column(ForeignKey("charge_filters.id"))
