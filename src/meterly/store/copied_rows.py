@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Column, Table, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, UOWTransaction, make_transient_to_detached
 
 from meterly.store.tables.base import Base
@@ -39,12 +40,21 @@ def copied(session: Session, row_class: type[Base]) -> Iterator[None]:
 
     def take(flushing: Session, _context: UOWTransaction, _instances: Any) -> None:
         new = [row for row in flushing.new if type(row) is row_class]
+        if not new:
+            return
         for row in new:
             flushing.expunge(row)
-        flushing.info.setdefault(_TAKEN, []).extend(new)
+        if flushing.new:
+            # Written after the flush's inserts, the rows they may reference.
+            flushing.info.setdefault(_TAKEN, []).extend(new)
+        else:
+            # Nothing else to insert: now, for the flush ends here when nothing is left.
+            _write(flushing, new)
 
     def write(flushing: Session, _context: UOWTransaction) -> None:
-        rows = flushing.info.pop(_TAKEN, [])
+        _write(flushing, flushing.info.pop(_TAKEN, []))
+
+    def _write(flushing: Session, rows: list[Any]) -> None:
         if not rows:
             return
         writer.copy(flushing, rows)
@@ -86,10 +96,18 @@ class _Writer:
         self.statement = f'COPY "{table.name}" ({names}) FROM STDIN'
 
     def copy(self, session: Session, rows: list[Any]) -> None:
-        driver: Any = session.connection().connection.driver_connection
-        with driver.cursor() as cursor, cursor.copy(self.statement) as copy:
-            for row in rows:
-                copy.write_row(self._written(row.__dict__))
+        connection = session.connection()
+        driver: Any = connection.connection.driver_connection
+        dbapi: Any = connection.dialect.loaded_dbapi
+        try:
+            with driver.cursor() as cursor, cursor.copy(self.statement) as copy:
+                for row in rows:
+                    copy.write_row(self._written(row.__dict__))
+        except dbapi.Error as exc:
+            # As an INSERT's failure reads: an IntegrityError names the key it broke.
+            raise DBAPIError.instance(
+                self.statement, None, exc, dbapi.Error, dialect=connection.dialect
+            ) from exc
 
     def _written(self, values: dict[str, Any]) -> list[Any]:
         """The row's values as its INSERT would bind them; `values` is left holding what
