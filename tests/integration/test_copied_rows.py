@@ -45,11 +45,13 @@ def _customer(session: Session) -> Customer:
     return customer
 
 
-def _invoice(customer: Customer) -> Invoice:
+def _invoice(customer: Customer | Invoice) -> Invoice:
+    """A draft invoice of `customer`, or of the customer of the invoice given."""
+    customer_id = customer.customer_id if isinstance(customer, Invoice) else customer.id
     return Invoice(
         id=new_id(),
         organization_id=customer.organization_id,
-        customer_id=customer.id,
+        customer_id=customer_id,
         invoice_type="subscription",
         status="draft",
         payment_status="pending",
@@ -180,6 +182,29 @@ def test_a_copy_that_breaks_a_key_fails_like_an_insert_and_writes_nothing(
         session.flush()
     with database.unit_of_work() as session:
         assert session.scalars(select(Fee.id)).all() == []
+
+
+def test_rows_taken_by_a_failed_flush_are_not_written_by_the_next(database: Database) -> None:
+    with database.unit_of_work() as session:
+        invoice = _invoice(_customer(session))
+        session.add(invoice)
+    with Session(database.engine) as session, copied(session, Fee):
+        # The stray invoice's customer does not exist: its INSERT fails, after the fee
+        # that goes with it was taken out of the flush.
+        stray = _invoice(invoice)
+        stray.customer_id = new_id()
+        session.add_all([stray, _fee(stray)])
+        with pytest.raises(IntegrityError):
+            session.flush()
+        session.rollback()
+        kept = _fee(invoice)
+        # Another invoice new in the flush: the fee is taken out of it and written after.
+        session.add_all([_invoice(invoice), kept])
+        session.flush()
+        session.commit()
+        kept_id = kept.id
+    with database.unit_of_work() as session:
+        assert session.scalars(select(Fee.id)).all() == [kept_id]
 
 
 def _record(statements: list[str]) -> Any:

@@ -63,13 +63,22 @@ def copied(session: Session, row_class: type[Base]) -> Iterator[None]:
             make_transient_to_detached(row)
             flushing.add(row)
 
-    event.listen(session, "before_flush", take)
-    event.listen(session, "after_flush_postexec", write)
+    def forget(rolled_back: Session, _previous: Any) -> None:
+        # A flush that failed after taking its rows never wrote them: they went with it.
+        rolled_back.info.pop(_TAKEN, None)
+
+    hooks = (
+        ("before_flush", take),
+        ("after_flush_postexec", write),
+        ("after_soft_rollback", forget),
+    )
+    for name, hook in hooks:
+        event.listen(session, name, hook)
     try:
         yield
     finally:
-        event.remove(session, "before_flush", take)
-        event.remove(session, "after_flush_postexec", write)
+        for name, hook in hooks:
+            event.remove(session, name, hook)
         session.info.pop(_TAKEN, None)
 
 
