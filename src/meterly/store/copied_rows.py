@@ -86,22 +86,20 @@ class _Writer:
     """One table's COPY: its columns, each one's bind conversion and Python default."""
 
     def __init__(self, table: Table, dialect: Any) -> None:
-        self.table = table
-        self.columns: list[Column[Any]] = list(table.columns)
-        self.keys = [column.key for column in self.columns]
-        self.convert: list[Callable[[Any], Any] | None] = [
-            column.type.dialect_impl(dialect).bind_processor(dialect) for column in self.columns
-        ]
-        self.defaults = {
-            column.key: _default(column) for column in self.columns if column.default is not None
-        }
-        # A JSON column writes None as JSON's null, like the ORM; others as NULL, or their
-        # default when they have one.
+        # Per column: its key, its bind conversion, whether None is a value to bind (JSON
+        # writes it as JSON's null, like the ORM; other columns as NULL or their default),
+        # and its Python default.
+        self.plan: list[tuple[str, Callable[[Any], Any] | None, bool, Callable[[], Any] | None]]
         self.plan = [
-            (column.key, convert, bool(column.type.should_evaluate_none))
-            for column, convert in zip(self.columns, self.convert, strict=True)
+            (
+                column.key,
+                column.type.dialect_impl(dialect).bind_processor(dialect),
+                bool(column.type.should_evaluate_none),
+                _default(column) if column.default is not None else None,
+            )
+            for column in table.columns
         ]
-        names = ", ".join(f'"{column.name}"' for column in self.columns)
+        names = ", ".join(f'"{column.name}"' for column in table.columns)
         self.statement = f'COPY "{table.name}" ({names}) FROM STDIN'
 
     def copy(self, session: Session, rows: list[Any]) -> None:
@@ -122,10 +120,9 @@ class _Writer:
         """The row's values as its INSERT would bind them; `values` is left holding what
         was written, as after an INSERT, so reading it back costs no query."""
         out: list[Any] = []
-        for key, convert, keeps_none in self.plan:
+        for key, convert, keeps_none, default in self.plan:
             value = values.get(key)
             if value is None and (key not in values or not keeps_none):
-                default = self.defaults.get(key)
                 if default is None:
                     values[key] = None
                     out.append(None)  # NULL: what an INSERT leaving the column out writes
